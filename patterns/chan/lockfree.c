@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The "lockfree" kind: a bounded MPMC array queue with a stamp per slot (Vyukov's bounded
+ * MPMC queue, in the shape of crossbeam-channel's array flavour), blocking through two
+ * eventcounts.
+ *
+ * Positions. head and tail are words of the form  lap | mark | index:  index (low bits) is the
+ * slot, below mark_bit = the next power of two > cap; one_lap = 2 * mark_bit, so the bits above
+ * count laps. A position moves from index cap - 1 to index 0 of the next lap, so any cap >= 1
+ * gives an exact capacity without a power-of-two ring. The mark bit is used in tail only: it
+ * is the closed flag (crossbeam's mark_bit). Slot i starts with stamp i.
+ *
+ * Protocol (every slot cycles through these stamps, lap by lap):
+ * - send:  at tail T, the slot is free for this lap when its stamp == T. Claim it with a CAS
+ *          tail T -> next(T) (fails if anything changed, the mark included), write the message,
+ *          publish with stamp = T + 1. A sender whose CAS claimed a slot always publishes it; a
+ *          sender that sees the mark returns -EPIPE having delivered nothing, so close cannot
+ *          lose a message.
+ * - recv:  at head H, the slot holds this lap's message when its stamp == H + 1. Claim it with
+ *          a CAS head H -> next(H), read the message, release with stamp = H + one_lap (free
+ *          for the next lap's sender).
+ * - full:  the slot still holds the previous lap's message (stamp + one_lap == T + 1) and
+ *          head + one_lap == T.
+ * - empty: the slot is unwritten for this lap (stamp == H) and tail without its mark == H;
+ *          closed and empty is -EPIPE, forever (no send can succeed after the mark).
+ *
+ * Claimed but unfinished slots ("false empty", FIELD-NOTES §2). A receiver that meets a slot a
+ * sender has claimed (tail moved past it) but not yet published, or a sender that meets a slot
+ * a receiver has claimed but not yet released, waits for that peer: a few PAUSE rounds, then
+ * sched_yield() (so a preempted peer gets the CPU back on an oversubscribed machine).
+ * - In the blocking operations this wait is unbounded: the peer finishes within a few
+ *   instructions of running. It must be: every notify wakes one waiter, and a woken waiter
+ *   that went back to sleep without consuming the state change it was woken for (because an
+ *   earlier slot was still unfinished) would leave a later message with nobody awake to take
+ *   it — the lost wakeup of tylertreat/chan #11 in another form.
+ * - In try_send/try_recv it is bounded (TRY_YIELDS yields after the PAUSE rounds); past that
+ *   they report -EAGAIN. So a try operation never waits on another thread for long, at the
+ *   price that, only while a peer is descheduled in the middle of its own operation, try_recv
+ *   can report -EAGAIN although a later send has completed (or try_send -EAGAIN although a
+ *   later receive has). A try_recv never reports -EPIPE while a claimed message is unpublished.
+ *
+ * Blocking: pl__block() over the attempt, with receivers parked on not_empty and senders on
+ * not_full. Every successful send notifies not_empty (one waiter), every successful receive
+ * not_full (one waiter), close both (all). The notify after a transfer costs one load: see
+ * notify_after_rmw() for why the claiming CAS makes pl__evc_notify()'s fence unnecessary.
+ *
+ * Memory: one allocation (the channel, then the slots), freed by destroy. Messages are not
+ * owned. len() is a snapshot of tail - head, exact when the channel is quiescent.
+ */
+#include "chan/kind.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan/park.h"
+
+/*
+ * A slot is 16 bytes, four to a cache line (crossbeam's layout). Padding every slot to its own
+ * line (rigtorp's MPMCQueue) measured no better here at 1p1c..4p4c cap 1024 and costs 4-8x the
+ * memory: neighbouring slots are used one after the other, so the line is mostly wanted by the
+ * same pair of threads anyway.
+ */
+#ifndef LF_SLOT_ALIGN
+#define LF_SLOT_ALIGN 16
+#endif
+
+/* How long a try operation waits for a peer that claimed its slot: yields after the PAUSEs. */
+#define TRY_YIELDS 8
+
+struct lf_slot {
+	/* Release-stored by the sender that publishes / the receiver that frees the slot;
+	 * acquire-loaded by the opposite side before it touches @msg. */
+	alignas(LF_SLOT_ALIGN) _Atomic size_t stamp;
+	/* Plain: written only by the claiming sender before its stamp release, read only by the
+	 * claiming receiver after its stamp acquire. */
+	void *msg;
+};
+
+struct lf_chan {
+	struct pl_chan base;
+	/* Read-only after create. */
+	size_t cap;
+	size_t mark_bit; /* next power of two > cap: the closed flag in tail */
+	size_t one_lap;	 /* 2 * mark_bit: one lap in a position */
+	int64_t spin_ns;
+	/* Claimed by receivers (CAS); never carries the mark. */
+	alignas(PL_FALSE_SHARING) _Atomic size_t head;
+	/* Claimed by senders (CAS); the mark set once by close (fetch_or). */
+	alignas(PL_FALSE_SHARING) _Atomic size_t tail;
+	/* Receivers sleep here; notified by senders after a send and by close. */
+	alignas(PL_FALSE_SHARING) struct pl__evc not_empty;
+	/* Senders sleep here; notified by receivers after a receive and by close. */
+	alignas(PL_FALSE_SHARING) struct pl__evc not_full;
+	alignas(PL_FALSE_SHARING) struct lf_slot slots[];
+};
+
+_Static_assert(sizeof(struct lf_slot) == LF_SLOT_ALIGN, "slot stride");
+_Static_assert(offsetof(struct lf_chan, tail) - offsetof(struct lf_chan, head) >= PL_FALSE_SHARING,
+	       "head and tail share a line");
+_Static_assert(offsetof(struct lf_chan, slots) % PL_FALSE_SHARING == 0, "slots not aligned");
+
+static inline struct lf_chan *to_lf(const void *ch)
+{
+	return (struct lf_chan *)ch;
+}
+
+/* The position after @pos (no mark): the next index, or index 0 of the next lap. */
+static inline size_t next_pos(const struct lf_chan *c, size_t pos)
+{
+	size_t index = pos & (c->mark_bit - 1);
+
+	if (index + 1 < c->cap)
+		return pos + 1;
+	return (pos & ~(c->one_lap - 1)) + c->one_lap; /* wraps harmlessly, as unsigned */
+}
+
+/*
+ * notify_after_rmw - pl__evc_notify(@e, @n) for a caller whose change was made by a seq_cst
+ * read-modify-write (the claiming CAS on head or tail, or close's fetch_or).
+ *
+ * pl__evc_notify() puts a seq_cst fence between the change and the load of @waiters. Here the
+ * load itself is seq_cst instead, which is enough: a waiter parks only after this sequence,
+ * all seq_cst — W: the increment in pl__evc_prepare(); B: a load of the position we changed
+ * (tail for receivers, head for senders; see the attempts) that still shows the old value.
+ * Let C be our RMW on that position and L this load (C sequenced before L, so C <S L in the
+ * single total order S). B read a value earlier than C in C's modification order, so B is
+ * coherence-ordered before C and B <S C (C++20 [atomics.order], P0668; what gcc and clang
+ * implement for C11 too). Hence W <S B <S C <S L, so L reads W's increment or a later value
+ * of @waiters, which includes W's +1 until that waiter withdraws (every change of @waiters is
+ * an RMW). Either the waiter saw our change, or we see the waiter. On x86 this saves the
+ * `lock or`/mfence per message: a seq_cst load is a plain mov.
+ */
+static inline void notify_after_rmw(struct pl__evc *e, int n)
+{
+	if (atomic_load_explicit(&e->waiters, memory_order_seq_cst) != 0)
+		pl__evc_notify_slow(e, n);
+}
+
+/*
+ * peer_wait - back off while a peer finishes the slot it claimed. PAUSE rounds (2^k, k <= 6)
+ * first, then sched_yield(). Returns false when a try operation (@blocking false) has waited
+ * its bound; a blocking one always continues (see the file comment).
+ */
+struct peer_wait {
+	unsigned step;
+};
+
+static bool peer_wait(struct peer_wait *w, bool blocking)
+{
+	if (w->step <= 6) {
+		for (unsigned i = 0; i < (1u << w->step); i++)
+			pl__cpu_relax();
+	} else {
+		if (!blocking && w->step > 6 + TRY_YIELDS)
+			return false;
+		sched_yield();
+	}
+	w->step++;
+	return true;
+}
+
+/* A lost CAS race: someone else moved the position, so back off a little (crossbeam spin). */
+static inline void cas_backoff(unsigned *step)
+{
+	for (unsigned i = 0; i < (1u << *step); i++)
+		pl__cpu_relax();
+	if (*step < 4)
+		(*step)++;
+}
+
+static inline int send_once(struct lf_chan *c, void *msg, bool blocking)
+{
+	struct peer_wait w = {0};
+	unsigned cas_step = 0;
+	/* seq_cst: this may be load B of notify_after_rmw()'s argument (close's mark). */
+	size_t tail = atomic_load_explicit(&c->tail, memory_order_seq_cst);
+
+	for (;;) {
+		if (tail & c->mark_bit)
+			return -EPIPE;
+
+		size_t index = tail & (c->mark_bit - 1);
+		struct lf_slot *s = &c->slots[index];
+		/* Pairs with the release in recv_once() that freed the slot for this lap (and
+		 * orders that receiver's read of the previous message before our write). */
+		size_t stamp = atomic_load_explicit(&s->stamp, memory_order_acquire);
+
+		if (stamp == tail) {
+			/* seq_cst: C in notify_after_rmw() for receivers parked on not_empty; on
+			 * failure it reloads tail, the mark included. */
+			if (atomic_compare_exchange_weak_explicit(
+				&c->tail, &tail, next_pos(c, tail), memory_order_seq_cst,
+				memory_order_seq_cst)) {
+				s->msg = msg;
+				/* Pairs with the acquire in recv_once(). */
+				atomic_store_explicit(&s->stamp, tail + 1, memory_order_release);
+				notify_after_rmw(&c->not_empty, 1);
+				return 0;
+			}
+			cas_backoff(&cas_step);
+		} else if (stamp + c->one_lap == tail + 1) {
+			/* The slot holds the previous lap's message. seq_cst: load B for senders
+			 * parked on not_full (the receiver's head CAS is C). */
+			size_t head = atomic_load_explicit(&c->head, memory_order_seq_cst);
+
+			if (head + c->one_lap == tail)
+				return -EAGAIN; /* full: cap messages between head and tail */
+			/* A receiver claimed the slot and has not released it yet. */
+			if (!peer_wait(&w, blocking))
+				return -EAGAIN;
+			tail = atomic_load_explicit(&c->tail, memory_order_seq_cst);
+		} else {
+			/* Our tail is stale: another sender claimed this slot. */
+			pl__cpu_relax();
+			tail = atomic_load_explicit(&c->tail, memory_order_seq_cst);
+		}
+	}
+}
+
+static inline int recv_once(struct lf_chan *c, void **msg, bool blocking)
+{
+	struct peer_wait w = {0};
+	unsigned cas_step = 0;
+	size_t head = atomic_load_explicit(&c->head, memory_order_relaxed);
+
+	for (;;) {
+		size_t index = head & (c->mark_bit - 1);
+		struct lf_slot *s = &c->slots[index];
+		/* Pairs with the release in send_once() that published the slot. */
+		size_t stamp = atomic_load_explicit(&s->stamp, memory_order_acquire);
+
+		if (stamp == head + 1) {
+			/* seq_cst: C in notify_after_rmw() for senders parked on not_full. */
+			if (atomic_compare_exchange_weak_explicit(
+				&c->head, &head, next_pos(c, head), memory_order_seq_cst,
+				memory_order_relaxed)) {
+				*msg = s->msg;
+				/* Pairs with the acquire in send_once() of the next lap. */
+				atomic_store_explicit(&s->stamp, head + c->one_lap,
+						      memory_order_release);
+				notify_after_rmw(&c->not_full, 1);
+				return 0;
+			}
+			cas_backoff(&cas_step);
+		} else if (stamp == head) {
+			/* Unwritten for this lap. seq_cst: load B for receivers parked on
+			 * not_empty (a sender's tail CAS or close's fetch_or is C). */
+			size_t tail = atomic_load_explicit(&c->tail, memory_order_seq_cst);
+
+			if ((tail & ~c->mark_bit) == head)
+				return (tail & c->mark_bit) ? -EPIPE : -EAGAIN;
+			/* A sender claimed the slot and has not published it yet. */
+			if (!peer_wait(&w, blocking))
+				return -EAGAIN;
+			head = atomic_load_explicit(&c->head, memory_order_relaxed);
+		} else {
+			/* Our head is stale: another receiver took this slot. */
+			pl__cpu_relax();
+			head = atomic_load_explicit(&c->head, memory_order_relaxed);
+		}
+	}
+}
+
+static int send_attempt(void *ch, void *msg)
+{
+	return send_once(ch, msg, true);
+}
+
+static int recv_attempt(void *ch, void *msg)
+{
+	return recv_once(ch, msg, true);
+}
+
+static int lf_send(pl_chan *ch, void *msg, pl_ctx *cx)
+{
+	struct lf_chan *c = to_lf(ch);
+	int rc = send_once(c, msg, true);
+
+	if (rc != -EAGAIN)
+		return rc;
+	/* Parks on not_full: woken by a receive (notify_after_rmw) or close. */
+	return pl__block(&c->not_full, send_attempt, c, msg, cx, c->spin_ns);
+}
+
+static int lf_recv(pl_chan *ch, void **msg, pl_ctx *cx)
+{
+	struct lf_chan *c = to_lf(ch);
+	int rc = recv_once(c, msg, true);
+
+	if (rc != -EAGAIN)
+		return rc;
+	/* Parks on not_empty: woken by a send (notify_after_rmw) or close. */
+	return pl__block(&c->not_empty, recv_attempt, c, msg, cx, c->spin_ns);
+}
+
+static int lf_try_send(pl_chan *ch, void *msg)
+{
+	return send_once(to_lf(ch), msg, false);
+}
+
+static int lf_try_recv(pl_chan *ch, void **msg)
+{
+	return recv_once(to_lf(ch), msg, false);
+}
+
+static int lf_close(pl_chan *ch)
+{
+	struct lf_chan *c = to_lf(ch);
+	/* seq_cst: C in notify_after_rmw() for both sides; every later tail CAS fails. */
+	size_t old = atomic_fetch_or_explicit(&c->tail, c->mark_bit, memory_order_seq_cst);
+
+	if (old & c->mark_bit)
+		return -EPIPE;
+	notify_after_rmw(&c->not_empty, INT32_MAX);
+	notify_after_rmw(&c->not_full, INT32_MAX);
+	return 0;
+}
+
+static size_t lf_len(const pl_chan *ch)
+{
+	struct lf_chan *c = to_lf(ch);
+	size_t tail, head;
+
+	/* A consistent pair: tail unchanged around the head load means head <= tail and
+	 * tail - head <= cap at that instant. A few retries, then clamp whatever we have. */
+	for (int tries = 0;; tries++) {
+		tail = atomic_load_explicit(&c->tail, memory_order_seq_cst) & ~c->mark_bit;
+		head = atomic_load_explicit(&c->head, memory_order_seq_cst);
+		if (tries >= 8 ||
+		    (atomic_load_explicit(&c->tail, memory_order_seq_cst) & ~c->mark_bit) == tail)
+			break;
+	}
+	size_t hix = head & (c->mark_bit - 1), tix = tail & (c->mark_bit - 1);
+	size_t hlap = head & ~(c->one_lap - 1), tlap = tail & ~(c->one_lap - 1);
+
+	if (tlap == hlap)
+		return tix >= hix ? tix - hix : 0;
+	if (tlap == hlap + c->one_lap && tix <= hix)
+		return c->cap - hix + tix;
+	return tlap > hlap ? c->cap : 0; /* an inconsistent snapshot: clamp */
+}
+
+static pl_chan *lf_create(size_t cap, const pl_chan_opts *o)
+{
+	struct lf_chan *c;
+	size_t bytes;
+
+	/* Room for the lap bits above mark_bit, and no overflow in the allocation size. */
+	if (cap > SIZE_MAX / 8 || __builtin_mul_overflow(cap, sizeof(struct lf_slot), &bytes) ||
+	    __builtin_add_overflow(bytes, sizeof(*c) + PL_FALSE_SHARING, &bytes)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	bytes = bytes / PL_FALSE_SHARING * PL_FALSE_SHARING; /* aligned_alloc wants a multiple */
+	c = aligned_alloc(PL_FALSE_SHARING, bytes);
+	if (c == NULL)
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	c->cap = cap;
+	c->mark_bit = 1;
+	while (c->mark_bit <= cap)
+		c->mark_bit <<= 1;
+	c->one_lap = c->mark_bit << 1;
+	c->spin_ns = o->spin_ns;
+	atomic_init(&c->head, 0);
+	atomic_init(&c->tail, 0);
+	pl__evc_init(&c->not_empty);
+	pl__evc_init(&c->not_full);
+	for (size_t i = 0; i < cap; i++) {
+		atomic_init(&c->slots[i].stamp, i);
+		c->slots[i].msg = NULL;
+	}
+	return &c->base;
+}
+
+static void lf_destroy(pl_chan *ch)
+{
+	free(ch);
+}
+
+const struct pl_chan_ops pl__chan_lockfree = {
+    .name = "lockfree",
+    .summary = "bounded MPMC ring, per-slot stamps (Vyukov/crossbeam), spin then park",
+    .flags = PL_KIND_SPINS,
+    .create = lf_create,
+    .destroy = lf_destroy,
+    .send = lf_send,
+    .recv = lf_recv,
+    .try_send = lf_try_send,
+    .try_recv = lf_try_recv,
+    .close = lf_close,
+    .len = lf_len,
+};

@@ -1,0 +1,639 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The "mutex" channel kind: Go's runtime/chan.go in C, one lock done right.
+ *
+ * State. One lock protects a ring of exactly cap slots (@head, @count), the @closed flag and
+ * two FIFO queues of parked threads, senders and receivers. At most one queue is non-empty:
+ * receivers park only on an empty buffer, senders only on a full one (or, at capacity 0,
+ * when nobody waits on the other side). A parked thread is a struct waiter on its own stack
+ * (Go's sudog): the message slot and a 32-bit futex word of its own.
+ *
+ * Direct hand-off. A sender that finds a parked receiver gives it the message and completes
+ * it; a receiver that finds a parked sender takes the buffer head and moves the sender's
+ * message into the freed tail slot (so FIFO holds), or at capacity 0 takes the message
+ * directly. Completing a waiter is one exchange of its word to DONE (or CLOSED), made under
+ * the lock; the completer makes the futex wake system call only when the old value says the
+ * waiter went to sleep (SLEEPING), after dropping the lock. A woken thread never has to
+ * retry: it has succeeded or seen the close, never both, never neither.
+ *
+ * Waiting. A blocked operation first spins (pl__spin: PAUSE rounds, then sched_yield(),
+ * bounded by the channel's spin budget) watching an atomic snapshot of the channel (@snap:
+ * count and flags, written under the lock at the end of every critical section) and takes the
+ * lock again only when the snapshot says the operation could now succeed, so spinners do not
+ * hammer the lock. Once the budget is spent it enqueues a waiter and spins briefly on its own
+ * word (its own cache line) before it sleeps on it. Threads that cannot overtake anyone anyway
+ * (capacity 0, or others of their side already parked) enqueue at once and spend the budget
+ * on their own word instead.
+ *
+ * Contexts. A context is looked at only when the operation would block. Before sleeping the
+ * waiter registers a context watch whose fn marks its word POKED and wakes it; the sleep is
+ * bounded by the context's deadline. A waiter woken by a poke or the deadline takes the lock
+ * and decides: completed (DONE/CLOSED) wins even if the context is done; otherwise, if the
+ * context is done, it unlinks itself and returns the context's error having done nothing.
+ * Lock order: the watch fn runs under the context's lock and never takes the channel lock,
+ * and this file never calls into a context while holding the channel lock.
+ *
+ * The lock is Drepper's futex mutex ("Futexes are tricky", mutex 3): 0 free, 1 held,
+ * 2 held with possible sleepers; a bounded test-and-test-and-set spin, then a futex sleep.
+ * Measured against pthread_mutex_t (normal and PTHREAD_MUTEX_ADAPTIVE_NP) on the reference
+ * VM, it was as fast or faster in every topology (see the numbers in the report of this file's
+ * author); its unlock makes a system call only when a thread sleeps on it.
+ */
+#include "chan/kind.h"
+
+#include <errno.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan/park.h"
+#include "context/ctx_watch.h"
+
+/* ------------------------------------------------------------------------------ the lock */
+
+/* Bounded spin of the lock before it sleeps: critical sections here are a few dozen ns. */
+#define LOCK_SPINS 64
+
+struct lock {
+	/* 0 free, 1 held, 2 held and a thread may sleep on it; the futex word. */
+	_Atomic uint32_t v;
+};
+
+static void lock_slow(struct lock *l)
+{
+	uint32_t c;
+
+	for (int i = 0; i < LOCK_SPINS; i++) {
+		pl__cpu_relax();
+		/* Relaxed peek: only the CAS below acquires (test-and-test-and-set). */
+		c = atomic_load_explicit(&l->v, memory_order_relaxed);
+		if (c == 0 && atomic_compare_exchange_weak_explicit(
+				  &l->v, &c, 1, memory_order_acquire, memory_order_relaxed))
+			return;
+	}
+	/* Acquire pairs with the release exchange in unlock(). Mark "may have sleepers". */
+	c = atomic_exchange_explicit(&l->v, 2, memory_order_acquire);
+	while (c != 0) {
+		/* Woken by unlock() of a holder that saw 2; spurious returns re-check. */
+		pl__futex_wait(&l->v, 2, INT64_MAX);
+		c = atomic_exchange_explicit(&l->v, 2, memory_order_acquire);
+	}
+}
+
+static inline void lock(struct lock *l)
+{
+	uint32_t c = 0;
+
+	/* Acquire pairs with the release exchange in unlock(). */
+	if (!atomic_compare_exchange_strong_explicit(&l->v, &c, 1, memory_order_acquire,
+						     memory_order_relaxed))
+		lock_slow(l);
+}
+
+static inline void unlock(struct lock *l)
+{
+	/* Release publishes the critical section to the next acquirer (lock, lock_slow). */
+	if (atomic_exchange_explicit(&l->v, 0, memory_order_release) == 2)
+		pl__futex_wake(&l->v, 1);
+}
+
+/* ----------------------------------------------------------------------- the waiters */
+
+enum {
+	W_WAITING = 0,	/* enqueued, spinning on its word */
+	W_SLEEPING = 1, /* enqueued, in (or about to enter) futex wait: a completer must wake */
+	W_POKED = 2,	/* the context watch fired: the waiter re-checks under the lock */
+	W_DONE = 3,	/* completed: message delivered / received (final) */
+	W_CLOSED = 4,	/* completed by close: nothing delivered (final) */
+};
+
+struct waiter {
+	/* Protected by the channel lock while the waiter is enqueued. */
+	struct waiter *next, *prev;
+	/* Sender: the message to deliver. Receiver: the message received (valid once DONE).
+	 * Written under the channel lock; read by the owner after an acquire of @state. */
+	void *msg;
+	/* W_*. Final values are set only under the channel lock, by the thread that unlinks the
+	 * waiter; the owner sets SLEEPING, the context watch sets POKED. */
+	_Atomic uint32_t state;
+};
+
+struct wq {
+	struct waiter *head, *tail;
+};
+
+static inline void wq_push(struct wq *q, struct waiter *w)
+{
+	w->next = NULL;
+	w->prev = q->tail;
+	if (q->tail)
+		q->tail->next = w;
+	else
+		q->head = w;
+	q->tail = w;
+}
+
+static inline void wq_unlink(struct wq *q, struct waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		q->head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		q->tail = w->prev;
+}
+
+static inline struct waiter *wq_pop(struct wq *q)
+{
+	struct waiter *w = q->head;
+
+	if (w)
+		wq_unlink(q, w);
+	return w;
+}
+
+/*
+ * complete - give @w its final @state (W_DONE or W_CLOSED). Call under the channel lock with
+ * @w already unlinked and its @msg set; touch @w no more afterwards: its owner may return as
+ * soon as it sees the final state. Returns the word to futex-wake after unlocking (the owner
+ * went to sleep), or NULL. A wake on a word whose owner has already gone is harmless: futex
+ * waits everywhere tolerate spurious wakeups.
+ */
+static inline _Atomic uint32_t *complete(struct waiter *w, uint32_t state)
+{
+	/* Release publishes @msg (and, for a sender, that its message was taken) to the owner's
+	 * acquire of @state. The exchange is ordered with the owner's WAITING -> SLEEPING CAS
+	 * on the same word: either the owner sees the final state and does not sleep, or we see
+	 * SLEEPING and wake it. */
+	uint32_t old = atomic_exchange_explicit(&w->state, state, memory_order_release);
+
+	return old == W_SLEEPING ? &w->state : NULL;
+}
+
+static inline void wake(_Atomic uint32_t *word)
+{
+	if (word)
+		pl__futex_wake(word, 1);
+}
+
+/* Runs under the context's lock when it is cancelled: mark the waiter and wake it. */
+static void poke(struct pl__ctx_watch *cw)
+{
+	struct waiter *w = cw->arg;
+	uint32_t old = atomic_load_explicit(&w->state, memory_order_relaxed);
+
+	/* Relaxed: POKED publishes nothing; the owner re-checks everything under the channel
+	 * lock. A final state is left alone: completion wins. */
+	while ((old == W_WAITING || old == W_SLEEPING) &&
+	       !atomic_compare_exchange_weak_explicit(&w->state, &old, W_POKED,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
+	if (old == W_SLEEPING)
+		pl__futex_wake(&w->state, 1);
+}
+
+/* ----------------------------------------------------------------------- the channel */
+
+/* Flag bits of the snapshot word; the count sits above them. */
+enum {
+	SNAP_CLOSED = 1u << 0,
+	SNAP_SENDQ = 1u << 1, /* parked senders exist */
+	SNAP_RECVQ = 1u << 2, /* parked receivers exist */
+	SNAP_SHIFT = 3,
+};
+
+struct hot {
+	struct lock lk;
+	/* Packed count << SNAP_SHIFT | SNAP_*: a consistent picture of the channel for lock-free
+	 * readers (spinners, try-op fast failures, len). Written only under @lk, by publish(). */
+	_Atomic uint64_t snap;
+	/* Protected by @lk. */
+	size_t head;  /* index of the oldest buffered message */
+	size_t count; /* messages buffered, 0..cap */
+	bool closed;
+	struct wq sendq, recvq;
+};
+
+struct mchan {
+	struct pl_chan base;
+	/* Read-only after create. */
+	size_t cap;
+	int64_t spin_ns;
+	/* The lock and what it protects, on lines of their own: every operation writes them. */
+	alignas(PL_FALSE_SHARING) struct hot h;
+	/* The ring, protected by h.lk; starts on a fresh line. */
+	alignas(PL_FALSE_SHARING) void *slots[];
+};
+
+_Static_assert(offsetof(struct mchan, h) % PL_FALSE_SHARING == 0, "hot state starts a line");
+_Static_assert(offsetof(struct mchan, h) >= sizeof(struct pl_chan) + sizeof(size_t),
+	       "read-only fields precede the hot state");
+_Static_assert(sizeof(struct hot) <= PL_FALSE_SHARING, "hot state fits one padded line");
+_Static_assert(offsetof(struct mchan, slots) - offsetof(struct mchan, h) == PL_FALSE_SHARING,
+	       "ring starts on its own line");
+
+static inline struct mchan *M(pl_chan *ch)
+{
+	/* Through void *: @ch is the first member of a struct mchan, allocated aligned. */
+	return (struct mchan *)(void *)ch;
+}
+
+/* Call under h.lk at the end of every critical section that changed the state. */
+static inline void publish(struct mchan *c)
+{
+	uint64_t s = (uint64_t)c->h.count << SNAP_SHIFT;
+
+	if (c->h.closed)
+		s |= SNAP_CLOSED;
+	if (c->h.sendq.head)
+		s |= SNAP_SENDQ;
+	if (c->h.recvq.head)
+		s |= SNAP_RECVQ;
+	/* Relaxed: readers outside the lock use it only as a hint (spinners, then take the lock)
+	 * or as one consistent past state (try-op failures, len); the lock orders the rest. */
+	atomic_store_explicit(&c->h.snap, s, memory_order_relaxed);
+}
+
+static inline uint64_t snap(const struct mchan *c)
+{
+	/* Relaxed: see publish(). */
+	return atomic_load_explicit(&((struct mchan *)c)->h.snap, memory_order_relaxed);
+}
+
+/* Could a send succeed or finish now, per snapshot @s? */
+static inline bool send_ready(const struct mchan *c, uint64_t s)
+{
+	return (s & (SNAP_CLOSED | SNAP_RECVQ)) || (s >> SNAP_SHIFT) < c->cap;
+}
+
+/* Could a receive succeed or finish now, per snapshot @s? */
+static inline bool recv_ready(uint64_t s)
+{
+	return (s & (SNAP_CLOSED | SNAP_SENDQ)) || (s >> SNAP_SHIFT) > 0;
+}
+
+/*
+ * send_locked - one send attempt under h.lk. Returns 0, -EPIPE or -EAGAIN; *@wk is the word
+ * to wake after unlocking (or NULL).
+ */
+static inline int send_locked(struct mchan *c, void *msg, _Atomic uint32_t **wk)
+{
+	struct waiter *w;
+
+	if (c->h.closed)
+		return -EPIPE;
+	w = wq_pop(&c->h.recvq);
+	if (w) {
+		/* A parked receiver implies an empty buffer: hand the message over. */
+		w->msg = msg;
+		*wk = complete(w, W_DONE);
+		publish(c);
+		return 0;
+	}
+	if (c->h.count < c->cap) {
+		size_t i = c->h.head + c->h.count;
+
+		if (i >= c->cap)
+			i -= c->cap;
+		c->slots[i] = msg;
+		c->h.count++;
+		publish(c);
+		return 0;
+	}
+	return -EAGAIN;
+}
+
+/* recv_locked - one receive attempt under h.lk; as send_locked(). */
+static inline int recv_locked(struct mchan *c, void **msg, _Atomic uint32_t **wk)
+{
+	struct waiter *w;
+
+	if (c->h.count > 0) {
+		size_t h = c->h.head;
+
+		*msg = c->slots[h];
+		w = wq_pop(&c->h.sendq);
+		if (w) {
+			/* Full buffer and a parked sender: its message takes the freed tail slot,
+			 * which is the old head, behind every buffered message (FIFO). */
+			c->slots[h] = w->msg;
+			*wk = complete(w, W_DONE);
+		} else {
+			c->h.count--;
+		}
+		c->h.head = h + 1 == c->cap ? 0 : h + 1;
+		publish(c);
+		return 0;
+	}
+	w = wq_pop(&c->h.sendq);
+	if (w) {
+		/* Capacity 0: straight from the parked sender. */
+		*msg = w->msg;
+		*wk = complete(w, W_DONE);
+		publish(c);
+		return 0;
+	}
+	return c->h.closed ? -EPIPE : -EAGAIN;
+}
+
+/*
+ * cancel_wait - the owner of @w, woken by its context (poke or deadline), decides under the
+ * lock. Returns 1 when @w was completed meanwhile (the caller reads its final state), else the
+ * context's error after unlinking @w from @q (nothing done), or 0 when the context is not done
+ * after all (the caller sleeps again).
+ */
+static int cancel_wait(struct mchan *c, struct wq *q, struct waiter *w, pl_ctx *cx)
+{
+	uint32_t s;
+	int err;
+
+	lock(&c->h.lk);
+	/* Relaxed: final states are written under the lock we hold. */
+	s = atomic_load_explicit(&w->state, memory_order_relaxed);
+	if (s == W_DONE || s == W_CLOSED) {
+		unlock(&c->h.lk);
+		return 1;
+	}
+	/* Clear a poke before looking at the context, so a later poke is not lost. Relaxed: the
+	 * only other writer now is poke(), which publishes nothing. */
+	if (s == W_POKED)
+		atomic_compare_exchange_strong_explicit(&w->state, &s, W_WAITING,
+							memory_order_relaxed, memory_order_relaxed);
+	err = pl_ctx_err(cx);
+	if (err != 0) {
+		wq_unlink(q, w);
+		publish(c);
+	}
+	unlock(&c->h.lk);
+	return err;
+}
+
+/*
+ * wait_for - the owner's side of parking: @w is enqueued on @q (and the lock dropped). Spins
+ * on its own word within @spin_ns, then sleeps until completed or @cx is done. Returns 0
+ * (completed: W_DONE), -EPIPE (completed by close: W_CLOSED), or @cx's error with @w unlinked
+ * (nothing done).
+ */
+static int wait_for(struct mchan *c, struct wq *q, struct waiter *w, pl_ctx *cx, int64_t spin_ns)
+{
+	struct pl__ctx_watch cw = {.fn = poke, .arg = w};
+	struct pl__spin sp;
+	int64_t deadline = INT64_MAX;
+	bool can_cancel = !pl__ctx_never_done(cx), watching = false;
+	uint32_t s;
+	int rc;
+
+	if (can_cancel && pl_ctx_err(cx) != 0) {
+		rc = cancel_wait(c, q, w, cx);
+		if (rc < 0)
+			return rc;
+	}
+	pl__spin_init(&sp, spin_ns);
+	for (;;) {
+		/* Acquire pairs with complete(): the message and the completion. */
+		s = atomic_load_explicit(&w->state, memory_order_acquire);
+		if (s != W_WAITING || !pl__spin_once(&sp))
+			break;
+	}
+	if (s == W_DONE || s == W_CLOSED)
+		return s == W_DONE ? 0 : -EPIPE;
+
+	if (can_cancel) {
+		deadline = pl_ctx_deadline(cx);
+		/* poke() wakes us when cx or an ancestor is cancelled from now on. */
+		rc = pl__ctx_watch(cx, &cw);
+		watching = rc == 0;
+		if (rc != 0) {
+			rc = cancel_wait(c, q, w, cx);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	for (;;) {
+		s = W_WAITING;
+		/* Acquire pairs with complete() when the CAS fails on a final state (@msg is
+		 * published); on success it orders nothing (C11 forbids a weaker success order). */
+		if (atomic_compare_exchange_strong_explicit(
+			&w->state, &s, W_SLEEPING, memory_order_acquire, memory_order_acquire) ||
+		    s == W_SLEEPING) {
+			/* Woken by complete()'s caller, poke(), the deadline, or spuriously. */
+			rc = pl__futex_wait(&w->state, W_SLEEPING, deadline);
+			/* Acquire pairs with complete(). */
+			s = atomic_load_explicit(&w->state, memory_order_acquire);
+			if (s == W_SLEEPING && rc != -ETIMEDOUT)
+				continue;
+		}
+		if (s == W_DONE || s == W_CLOSED)
+			break;
+		/* Poked, or the deadline passed: decide under the lock. */
+		rc = cancel_wait(c, q, w, cx);
+		if (rc < 0)
+			goto out;
+		if (rc == 1) {
+			/* Completed under the lock we took: the lock ordered it before us. */
+			s = atomic_load_explicit(&w->state, memory_order_relaxed);
+			break;
+		}
+	}
+	rc = s == W_DONE ? 0 : -EPIPE;
+out:
+	if (watching)
+		pl__ctx_unwatch(cx, &cw);
+	return rc;
+}
+
+static int mutex_send(pl_chan *ch, void *msg, pl_ctx *cx)
+{
+	struct mchan *c = M(ch);
+	_Atomic uint32_t *wk = NULL;
+	struct waiter w;
+	struct pl__spin sp;
+	bool spun = false;
+	int rc;
+
+	lock(&c->h.lk);
+	rc = send_locked(c, msg, &wk);
+	if (rc == -EAGAIN && c->cap > 0 && !c->h.sendq.head && c->spin_ns > 0) {
+		/* Would block, and no parked sender is ahead of us: spin on the snapshot. */
+		unlock(&c->h.lk);
+		if (!pl__ctx_never_done(cx) && (rc = pl_ctx_err(cx)) != 0)
+			return rc;
+		spun = true;
+		pl__spin_init(&sp, c->spin_ns);
+		for (;;) {
+			bool more = pl__spin_once(&sp);
+			uint64_t s = snap(c);
+
+			if (more && !send_ready(c, s) && !(s & SNAP_SENDQ))
+				continue;
+			lock(&c->h.lk);
+			rc = send_locked(c, msg, &wk);
+			if (rc != -EAGAIN || !more || c->h.sendq.head)
+				break;
+			unlock(&c->h.lk);
+		}
+	}
+	if (rc != -EAGAIN) {
+		unlock(&c->h.lk);
+		wake(wk);
+		return rc;
+	}
+	/* Park: still under the lock, so no completion can be missed. */
+	w.msg = msg;
+	atomic_init(&w.state, W_WAITING);
+	wq_push(&c->h.sendq, &w);
+	publish(c);
+	unlock(&c->h.lk);
+	return wait_for(c, &c->h.sendq, &w, cx, spun ? 1 : c->spin_ns);
+}
+
+static int mutex_recv(pl_chan *ch, void **msg, pl_ctx *cx)
+{
+	struct mchan *c = M(ch);
+	_Atomic uint32_t *wk = NULL;
+	struct waiter w;
+	struct pl__spin sp;
+	bool spun = false;
+	int rc;
+
+	lock(&c->h.lk);
+	rc = recv_locked(c, msg, &wk);
+	if (rc == -EAGAIN && c->cap > 0 && !c->h.recvq.head && c->spin_ns > 0) {
+		/* Would block, and no parked receiver is ahead of us: spin on the snapshot. */
+		unlock(&c->h.lk);
+		if (!pl__ctx_never_done(cx) && (rc = pl_ctx_err(cx)) != 0)
+			return rc;
+		spun = true;
+		pl__spin_init(&sp, c->spin_ns);
+		for (;;) {
+			bool more = pl__spin_once(&sp);
+			uint64_t s = snap(c);
+
+			if (more && !recv_ready(s) && !(s & SNAP_RECVQ))
+				continue;
+			lock(&c->h.lk);
+			rc = recv_locked(c, msg, &wk);
+			if (rc != -EAGAIN || !more || c->h.recvq.head)
+				break;
+			unlock(&c->h.lk);
+		}
+	}
+	if (rc != -EAGAIN) {
+		unlock(&c->h.lk);
+		wake(wk);
+		return rc;
+	}
+	w.msg = NULL;
+	atomic_init(&w.state, W_WAITING);
+	wq_push(&c->h.recvq, &w);
+	publish(c);
+	unlock(&c->h.lk);
+	rc = wait_for(c, &c->h.recvq, &w, cx, spun ? 1 : c->spin_ns);
+	if (rc == 0)
+		*msg = w.msg;
+	return rc;
+}
+
+static int mutex_try_send(pl_chan *ch, void *msg)
+{
+	struct mchan *c = M(ch);
+	_Atomic uint32_t *wk = NULL;
+	int rc;
+
+	/* Full, open and nobody to hand to: fail without the lock (a consistent past state). */
+	if (!send_ready(c, snap(c)))
+		return -EAGAIN;
+	lock(&c->h.lk);
+	rc = send_locked(c, msg, &wk);
+	unlock(&c->h.lk);
+	wake(wk);
+	return rc;
+}
+
+static int mutex_try_recv(pl_chan *ch, void **msg)
+{
+	struct mchan *c = M(ch);
+	_Atomic uint32_t *wk = NULL;
+	int rc;
+
+	if (!recv_ready(snap(c)))
+		return -EAGAIN;
+	lock(&c->h.lk);
+	rc = recv_locked(c, msg, &wk);
+	unlock(&c->h.lk);
+	wake(wk);
+	return rc;
+}
+
+static int mutex_close(pl_chan *ch)
+{
+	struct mchan *c = M(ch);
+	struct waiter *w;
+
+	lock(&c->h.lk);
+	if (c->h.closed) {
+		unlock(&c->h.lk);
+		return -EPIPE;
+	}
+	c->h.closed = true;
+	/* Every parked receiver (the buffer is empty when any exists) and every parked sender
+	 * (its message is not delivered) finishes with "closed". Woken under the lock: the
+	 * list is unbounded and close happens once. */
+	while ((w = wq_pop(&c->h.recvq)) != NULL)
+		wake(complete(w, W_CLOSED));
+	while ((w = wq_pop(&c->h.sendq)) != NULL)
+		wake(complete(w, W_CLOSED));
+	publish(c);
+	unlock(&c->h.lk);
+	return 0;
+}
+
+static size_t mutex_len(const pl_chan *ch)
+{
+	return (size_t)(snap((const struct mchan *)(const void *)ch) >> SNAP_SHIFT);
+}
+
+static pl_chan *mutex_create(size_t cap, const pl_chan_opts *o)
+{
+	struct mchan *c;
+	size_t size;
+
+	if (cap > (SIZE_MAX - sizeof(*c) - PL_FALSE_SHARING) / sizeof(void *)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size = sizeof(*c) + cap * sizeof(void *);
+	size = (size + PL_FALSE_SHARING - 1) / PL_FALSE_SHARING * PL_FALSE_SHARING;
+	c = aligned_alloc(PL_FALSE_SHARING, size);
+	if (c == NULL)
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	c->cap = cap;
+	c->spin_ns = o->spin_ns;
+	atomic_init(&c->h.lk.v, 0);
+	atomic_init(&c->h.snap, 0);
+	return &c->base;
+}
+
+static void mutex_destroy(pl_chan *ch)
+{
+	free(ch);
+}
+
+const struct pl_chan_ops pl__chan_mutex = {
+    .name = "mutex",
+    .summary = "one futex lock, Go's direct hand-off, spin then park; capacity 0 allowed",
+    .flags = PL_KIND_RENDEZVOUS | PL_KIND_SPINS,
+    .create = mutex_create,
+    .destroy = mutex_destroy,
+    .send = mutex_send,
+    .recv = mutex_recv,
+    .try_send = mutex_try_send,
+    .try_recv = mutex_try_recv,
+    .close = mutex_close,
+    .len = mutex_len,
+};

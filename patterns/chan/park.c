@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Spin-then-park: futex wrappers, the bounded spin, the eventcount's slow paths, and the
+ * generic blocking loop with context watching. See park.h for the protocol.
+ */
+#include "chan/park.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "context/ctx_watch.h"
+
+#ifdef PATLAB_SPURIOUS_WAKEUPS
+/* Test builds: one wait in four returns at once, as a spurious wakeup would. */
+static bool spurious_now(void)
+{
+	static _Thread_local uint32_t x = 0x9e3779b9u;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return (x & 3) == 0;
+}
+#endif
+
+int pl__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t deadline_ns)
+{
+	struct timespec ts, *tsp = NULL;
+
+#ifdef PATLAB_SPURIOUS_WAKEUPS
+	if (spurious_now())
+		return 0;
+#endif
+	if (deadline_ns != INT64_MAX) {
+		if (deadline_ns <= pl_now_ns())
+			return -ETIMEDOUT;
+		ts.tv_sec = deadline_ns / 1000000000;
+		ts.tv_nsec = deadline_ns % 1000000000;
+		tsp = &ts;
+	}
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout (plain WAIT: relative). */
+	long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
+			  expected, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+	if (rc == -1 && errno == ETIMEDOUT)
+		return -ETIMEDOUT;
+	return 0; /* woken, EAGAIN (value changed), EINTR: the caller re-checks */
+}
+
+void pl__futex_wake(_Atomic uint32_t *word, int n)
+{
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
+}
+
+bool pl__spin_once(struct pl__spin *s)
+{
+	if (s->budget_ns <= 0)
+		return false;
+	if (s->step <= 6) {
+		for (unsigned i = 0; i < (1u << s->step); i++)
+			pl__cpu_relax();
+		s->step++;
+		return true;
+	}
+	/* PAUSE rounds spent (~127 PAUSEs): from now on yield, and bound the phase by time. */
+	int64_t now = pl_now_ns();
+	if (s->start_ns == 0)
+		s->start_ns = now;
+	else if (now - s->start_ns >= s->budget_ns)
+		return false;
+	sched_yield();
+	return true;
+}
+
+int pl__evc_wait(struct pl__evc *e, uint32_t key, int64_t deadline_ns)
+{
+	int rc = pl__futex_wait(&e->seq, key, deadline_ns);
+
+	atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
+	return rc;
+}
+
+void pl__evc_notify_slow(struct pl__evc *e, int n)
+{
+	/* Relaxed suffices: the futex syscall orders the bump before the wake, and a waiter that
+	 * has not slept yet compares against its key inside the kernel. */
+	atomic_fetch_add_explicit(&e->seq, 1, memory_order_relaxed);
+	pl__futex_wake(&e->seq, n);
+}
+
+/* Runs under the context's lock when it is cancelled: wake every sleeper on this evc. */
+static void wake_evc(struct pl__ctx_watch *w)
+{
+	struct pl__evc *e = w->arg;
+
+	atomic_fetch_add_explicit(&e->seq, 1, memory_order_relaxed);
+	pl__futex_wake(&e->seq, INT32_MAX);
+}
+
+int pl__block(struct pl__evc *evc, int (*attempt)(void *ch, void *arg), void *ch, void *arg,
+	      pl_ctx *cx, int64_t spin_ns)
+{
+	struct pl__spin spin;
+	struct pl__ctx_watch w = {.fn = wake_evc, .arg = evc};
+	bool watching = false;
+	int64_t deadline = INT64_MAX;
+	int rc;
+
+	pl__spin_init(&spin, spin_ns);
+	for (;;) {
+		rc = attempt(ch, arg);
+		if (rc != -EAGAIN)
+			return rc;
+		if (!pl__spin_once(&spin))
+			break;
+	}
+	if (!pl__ctx_never_done(cx))
+		deadline = pl_ctx_deadline(cx);
+	for (;;) {
+		uint32_t key = pl__evc_prepare(evc);
+
+		/* Attempt before looking at the context: a ready operation wins, as in Go. */
+		rc = attempt(ch, arg);
+		if (rc != -EAGAIN) {
+			pl__evc_cancel(evc);
+			break;
+		}
+		if (!pl__ctx_never_done(cx)) {
+			rc = pl_ctx_err(cx);
+			if (rc == 0 && !watching) {
+				/* Woken by wake_evc() when cx (or an ancestor) is cancelled. */
+				rc = pl__ctx_watch(cx, &w);
+				watching = rc == 0;
+			}
+			if (rc != 0) {
+				pl__evc_cancel(evc);
+				break;
+			}
+		}
+		/* Woken by the opposite side's notify, close, wake_evc(), or the deadline. */
+		pl__evc_wait(evc, key, deadline);
+	}
+	if (watching)
+		pl__ctx_unwatch(cx, &w);
+	return rc;
+}

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PATLAB_PARK_H
+#define PATLAB_PARK_H
+
+/*
+ * Internal: how threads wait. Spin briefly, then park on a futex.
+ *
+ * - pl__futex_wait/wake: the raw futex, with an absolute CLOCK_MONOTONIC deadline.
+ * - struct pl__spin: the spin phase (2^k PAUSEs for k <= 6, then sched_yield()) bounded by a
+ *   time budget (pl_chan_opts.spin_ns), the clock read only once the PAUSE rounds are spent.
+ * - struct pl__evc: an eventcount (Vyukov). A waiter announces itself (prepare), re-checks its
+ *   condition, then sleeps on the sequence word only if nothing was notified since; a notifier
+ *   that finds no waiter pays a fence and one load. No wakeup can be lost between a waiter's
+ *   last check and its sleep.
+ * - pl__block(): the whole blocking operation over a non-blocking attempt, with the context
+ *   watched while parked. The kinds built on try-operations (lockfree, urcu, spsc) use it.
+ *
+ * Test builds with PATLAB_SPURIOUS_WAKEUPS make pl__futex_wait() return early at random, so
+ * every wait loop is exercised against spurious wakeups.
+ */
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <patlab/ctx.h>
+
+/* Hot fields that different threads write live this far apart (adjacent-line prefetch). */
+#define PL_FALSE_SHARING 128
+
+static inline void pl__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/*
+ * pl__futex_wait - sleep while *@word == @expected, until woken or @deadline_ns
+ * (CLOCK_MONOTONIC; INT64_MAX: none). Returns 0 (woken, value changed, interrupted or
+ * spurious: the caller re-checks) or -ETIMEDOUT.
+ */
+int pl__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t deadline_ns);
+
+/* pl__futex_wake - wake up to @n threads sleeping on @word (INT32_MAX: all). */
+void pl__futex_wake(_Atomic uint32_t *word, int n);
+
+struct pl__spin {
+	int64_t budget_ns;
+	int64_t start_ns;
+	unsigned step;
+};
+
+static inline void pl__spin_init(struct pl__spin *s, int64_t budget_ns)
+{
+	s->budget_ns = budget_ns;
+	s->start_ns = 0;
+	s->step = 0;
+}
+
+/* pl__spin_once - back off once; false when the budget is spent and the caller should park. */
+bool pl__spin_once(struct pl__spin *s);
+
+struct pl__evc {
+	/* Bumped by every notify that found a waiter; the futex word waiters sleep on. */
+	_Atomic uint32_t seq;
+	/* Threads between prepare and the end of wait/cancel. */
+	_Atomic uint32_t waiters;
+};
+
+static inline void pl__evc_init(struct pl__evc *e)
+{
+	atomic_init(&e->seq, 0);
+	atomic_init(&e->waiters, 0);
+}
+
+/*
+ * pl__evc_prepare - announce a waiter; returns the key for pl__evc_wait(). The seq_cst
+ * increment orders the announcement before the caller's re-check of its condition; it pairs
+ * with the seq_cst fence in pl__evc_notify() (Dekker: either the notifier sees the waiter or
+ * the waiter's re-check sees the notifier's change).
+ */
+static inline uint32_t pl__evc_prepare(struct pl__evc *e)
+{
+	atomic_fetch_add_explicit(&e->waiters, 1, memory_order_seq_cst);
+	return atomic_load_explicit(&e->seq, memory_order_seq_cst);
+}
+
+/* pl__evc_cancel - the re-check succeeded: withdraw without sleeping. */
+static inline void pl__evc_cancel(struct pl__evc *e)
+{
+	atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
+}
+
+/*
+ * pl__evc_wait - sleep until a notify after pl__evc_prepare() returned @key, or @deadline_ns.
+ * Withdraws the waiter. Returns 0 or -ETIMEDOUT; the caller re-checks either way.
+ */
+int pl__evc_wait(struct pl__evc *e, uint32_t key, int64_t deadline_ns);
+
+void pl__evc_notify_slow(struct pl__evc *e, int n);
+
+/*
+ * pl__evc_notify - wake @n waiters (INT32_MAX: all) if any waits. Call after publishing the
+ * change waiters check. The seq_cst fence orders that publication before the load of
+ * @waiters; pairs with pl__evc_prepare().
+ */
+static inline void pl__evc_notify(struct pl__evc *e, int n)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&e->waiters, memory_order_relaxed) != 0)
+		pl__evc_notify_slow(e, n);
+}
+
+/*
+ * pl__block - the blocking form of a non-blocking operation.
+ * @evc:     where this operation's waiters sleep; whoever can make @attempt succeed (or
+ *           final) notifies it: the opposite side after each transfer, close with all.
+ * @attempt: tries once; -EAGAIN means "would block", anything else is the result.
+ * @ch, @arg: passed to @attempt.
+ * @cx:      consulted only once the spin phase failed; its cancellation wakes the sleeper
+ *           (through a watch) and its deadline bounds the sleep.
+ * @spin_ns: spin budget before parking.
+ * Returns @attempt's final result, or @cx's error (the attempt then did nothing).
+ */
+int pl__block(struct pl__evc *evc, int (*attempt)(void *ch, void *arg), void *ch, void *arg,
+	      pl_ctx *cx, int64_t spin_ns);
+
+#endif /* PATLAB_PARK_H */

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PATLAB_PATLAB_H
+#define PATLAB_PATLAB_H
+
+/* patlab: Go's concurrency patterns in C. Errors are negative errno values. */
+
+#include "ctx.h"
+#include "chan.h"
+#include "pool.h"
+#include "hist.h"
+#include "pattern.h"
+
+#endif /* PATLAB_PATLAB_H */

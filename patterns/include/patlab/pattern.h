@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PATLAB_PATTERN_H
+#define PATLAB_PATTERN_H
+
+/*
+ * The pattern vtable: what the harness (bench/, the `patlab` command) drives.
+ *
+ * Every pattern (worker pool, fan-out/fan-in, pipeline, ...) and the two raw channel workloads
+ * ("chan": P producers -> one channel -> C consumers; "pingpong": a round trip through two
+ * channels) export one const struct pl_pattern, listed in the static registry table in
+ * patterns/pattern/registry.c (one line per pattern). Drivers know nothing else about them:
+ * they fill a struct pl_params (one sweep point), call pl_pattern_run() and store the
+ * struct pl_result.
+ *
+ * A point a pattern cannot run correctly (the "spsc" kind with 4 producers, capacity 0 on a
+ * kind without rendezvous) is refused with -ENOTSUP and a reason, never run wrongly.
+ *
+ * Lifecycle of one point: check (optional, pure) -> setup (allocate; no measured work) -> run
+ * (start threads at a barrier, warm up, measure, stop, join; fill the result) -> teardown
+ * (always called after a successful setup). A state is used by one point only; different
+ * points may not run concurrently in one process (they would measure each other).
+ *
+ * Memory: the caller owns @p, @r and r->latency; a pattern owns its state from setup to
+ * teardown. Strings in @p must outlive the point.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hist.h"
+
+/* The sweep parameters, as bits of struct pl_pattern.params: which ones a pattern reads. */
+enum pl_param {
+	PL_PARAM_CHAN_KIND = 1u << 0,
+	PL_PARAM_PRODUCERS = 1u << 1,
+	PL_PARAM_CONSUMERS = 1u << 2, /* consumers, or workers */
+	PL_PARAM_STAGES = 1u << 3,
+	PL_PARAM_QUEUE_DEPTH = 1u << 4,
+	PL_PARAM_WORK_NS = 1u << 5,
+	PL_PARAM_RATE = 1u << 6,
+	PL_PARAM_POLICY = 1u << 7,
+	PL_PARAM_SPIN = 1u << 8,
+};
+
+/* struct pl_params.spin_ns value meaning "the kind's default" (PL_CHAN_SPIN_NS_DEFAULT). */
+#define PL_SPIN_KIND_DEFAULT (-1)
+
+/*
+ * struct pl_params - one sweep point. Start from pl_params_init(); a pattern ignores the
+ * fields its vtable's @params does not name (drivers leave those at their defaults).
+ * @chan_kind:   channel kind name (pl_chan_kinds()).
+ * @producers:   producing threads (>= 1).
+ * @consumers:   consuming threads, or workers (>= 1).
+ * @stages:      pipeline stages (>= 1).
+ * @queue_depth: channel capacity: 0 (rendezvous), n, or PL_CHAN_UNBOUNDED.
+ * @work_ns:     simulated work per message, busy-waited by the consumer (0: none).
+ * @rate_target: open loop: messages per second over all producers, each message timed from
+ *               its intended send time (coordinated omission corrected). 0: closed loop.
+ * @policy:      pattern-specific policy name (one of struct pl_pattern.policies); NULL: the
+ *               pattern's default.
+ * @spin_ns:     spin budget before parking for kinds that spin; PL_SPIN_KIND_DEFAULT: default.
+ * @messages:    > 0: measure exactly this many messages (producers share the count);
+ *               0: measure for @seconds.
+ * @seconds:     measured duration when @messages is 0.
+ * @warmup_s:    run this long before measuring; nothing from the warm-up is counted.
+ * @seed:        for patterns that draw random numbers; same seed, same choices.
+ */
+struct pl_params {
+	const char *chan_kind;
+	unsigned producers;
+	unsigned consumers;
+	unsigned stages;
+	size_t queue_depth;
+	int64_t work_ns;
+	double rate_target;
+	const char *policy;
+	int64_t spin_ns;
+	uint64_t messages;
+	double seconds;
+	double warmup_s;
+	uint64_t seed;
+};
+
+#define PL_RESULT_EXTRAS 8
+
+/* struct pl_result_extra - one pattern-specific figure, e.g. {"peak_occupancy", 64}. */
+struct pl_result_extra {
+	const char *name; /* static string, [a-z0-9_] */
+	double value;
+};
+
+/*
+ * struct pl_result - what one run of one point measured.
+ * @messages: messages (or jobs, or round trips) completed in the measured window.
+ * @seconds:  length of the measured window; throughput = messages / seconds.
+ * @latency:  the caller's histogram (empty on entry) that run merges per-thread histograms
+ *            into, in ns; NULL: the caller wants no latency, and the pattern then reads no
+ *            clock per message (to measure the cost of measuring).
+ * @dropped:  messages a policy dropped on purpose (backpressure).
+ * @rejected: messages refused at the door (a full queue, a closed pool).
+ * @lost:     messages accepted (a send returned 0) but never delivered: must be 0.
+ * @extras:   up to PL_RESULT_EXTRAS pattern-specific figures (pl_result_extra()).
+ * @why:      set with -ENOTSUP (why the point was skipped) or another error (what failed).
+ */
+struct pl_result {
+	uint64_t messages;
+	double seconds;
+	pl_hist *latency;
+	uint64_t dropped;
+	uint64_t rejected;
+	uint64_t lost;
+	unsigned n_extras;
+	struct pl_result_extra extras[PL_RESULT_EXTRAS];
+	char why[192];
+};
+
+/*
+ * struct pl_pattern - one pattern, as the harness sees it. Fill with designated initializers.
+ * @name:     registry name, [a-z0-9_], unique.
+ * @summary:  one line for `patlab list`.
+ * @params:   PL_PARAM_* bits: the sweep parameters it reads.
+ * @policies: NULL-terminated policy names it accepts, the default first; NULL when it has no
+ *            policy (then PL_PARAM_POLICY must not be set).
+ * @check:    optional, pure (no allocation, no threads): 0 if @p can run, else -ENOTSUP (or
+ *            -EINVAL for nonsense) with @r->why set. NULL: every valid point can run.
+ * @setup:    prepare @p into *@state; no measured work, no threads left running on failure.
+ *            0, -ENOTSUP (cannot run this point; @r->why), or -errno (@r->why).
+ * @run:      measure once: start every thread at a barrier, warm up for @p->warmup_s, measure,
+ *            stop, join every thread; fill @r (see struct pl_result). 0 or -errno (@r->why);
+ *            lost messages are not an error (they are reported in @r->lost).
+ * @teardown: release @state (after any setup that returned 0).
+ */
+struct pl_pattern {
+	const char *name;
+	const char *summary;
+	unsigned params;
+	const char *const *policies;
+	int (*check)(const struct pl_params *p, struct pl_result *r);
+	int (*setup)(const struct pl_params *p, void **state, struct pl_result *r);
+	int (*run)(void *state, struct pl_result *r);
+	void (*teardown)(void *state);
+};
+
+/* pl_params_init - defaults: mutex, 1 producer, 1 consumer, 1 stage, depth 64, 1 s, 0.1 s warm-up. */
+void pl_params_init(struct pl_params *p);
+
+/* pl_result_init - an empty result whose latency goes to @latency (may be NULL). */
+void pl_result_init(struct pl_result *r, pl_hist *latency);
+
+/* pl_result_extra - append a figure; false (and nothing stored) when all slots are used. */
+bool pl_result_extra(struct pl_result *r, const char *name, double value);
+
+/*
+ * pl_patterns - the registry: every pattern, NULL-terminated, in listing order.
+ * pl_pattern_find - the pattern called @name, or NULL.
+ */
+const struct pl_pattern *const *pl_patterns(void);
+const struct pl_pattern *pl_pattern_find(const char *name);
+
+/*
+ * pl_pattern_check_params - the checks every pattern shares: counts >= 1, durations sane,
+ * a known kind that accepts @p->queue_depth, @p->policy one of the pattern's. Also, when
+ * @senders or @receivers threads will share one channel, a single-producer/single-consumer
+ * kind is refused unless both are 1. Returns 0, -ENOTSUP (point cannot run; @r->why) or
+ * -EINVAL (nonsense parameters; @r->why).
+ */
+int pl_pattern_check_params(const struct pl_pattern *pat, const struct pl_params *p,
+			    unsigned senders, unsigned receivers, struct pl_result *r);
+
+/*
+ * pl_pattern_run - run one point of @pat: check, setup, run, teardown. @r must come from
+ * pl_result_init(). Returns 0, -ENOTSUP (skipped: @r->why says why) or -errno (failed:
+ * @r->why says what).
+ */
+int pl_pattern_run(const struct pl_pattern *pat, const struct pl_params *p, struct pl_result *r);
+
+#endif /* PATLAB_PATTERN_H */

@@ -1,0 +1,5 @@
+/* PLACEHOLDER so the tree configures while this file is written; replaced by its author. */
+int main(void)
+{
+	return 77;
+}
