@@ -27,9 +27,9 @@
 /* Exit codes (documented in `patlab --help` and results/README.md). */
 enum {
 	PB_EXIT_OK = 0,
-	PB_EXIT_FAILED = 1,     /* a point failed to run, or an output could not be written */
-	PB_EXIT_USAGE = 2,      /* bad arguments */
-	PB_EXIT_LOST = 3,       /* some row has lost != 0: a kind lost messages */
+	PB_EXIT_FAILED = 1,	/* a point failed to run, or an output could not be written */
+	PB_EXIT_USAGE = 2,	/* bad arguments */
+	PB_EXIT_LOST = 3,	/* some row has lost != 0: a kind lost messages */
 	PB_EXIT_INTERRUPT = 130 /* SIGINT/SIGTERM: finished rows are kept, summary written */
 };
 
@@ -40,7 +40,7 @@ struct pb_sysinfo {
 	char host[64];
 	char cpu_model[128];
 	unsigned cpus;
-	char kernel[160];
+	char kernel[256];
 	char compiler[64];
 	char build_type[96]; /* e.g. "Release", "RelWithDebInfo sanitized build (thread)" */
 	bool sanitized;
@@ -73,7 +73,8 @@ struct pb_row {
 	int64_t work_ns;
 	double rate;
 	int64_t spin_ns; /* the effective budget (the kind default resolved) */
-	unsigned rep;    /* 1-based */
+	int64_t timeout_ns;
+	unsigned rep; /* 1-based */
 	double warmup_s;
 	uint64_t seed;
 	uint64_t messages;
@@ -125,7 +126,7 @@ void pb_run_free(struct pb_run *run);
 struct pb_opts {
 	const char *preset;
 	const char *pattern, *chan, *producers, *consumers, *ratio, *depth, *stages, *work, *rate,
-		*policy, *spin;
+	    *policy, *spin, *timeout;
 	const char *reps, *warmup, *seconds, *messages, *seed;
 	const char *out;
 	bool quiet;
@@ -144,7 +145,7 @@ struct pb_subgrid {
 	const char *kinds[PB_MAX_KINDS];
 	size_t n_topos;
 	unsigned prod[PB_MAX_LIST], cons[PB_MAX_LIST];
-	struct pb_nums depth, stages, work, rate, spin;
+	struct pb_nums depth, stages, work, rate, spin, timeout;
 	size_t n_policies;
 	const char *policies[PB_MAX_LIST];
 	bool zero_rendezvous_only; /* depth 0 only for kinds with rendezvous (presets) */
@@ -182,8 +183,7 @@ extern const struct pb_preset pb_presets[];
  * pb_plan_make - turn @o into @plan (@single: `patlab run`, one value per list). Returns 0, or
  * -EINVAL with a message naming the valid values in @err.
  */
-int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, char *err,
-		 size_t n);
+int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, char *err, size_t n);
 void pb_plan_free(struct pb_plan *plan);
 
 /*

@@ -22,10 +22,10 @@
 #include <unistd.h>
 
 static const char header[] =
-	"run_id,timestamp_utc,git_rev,host,cpu_model,cpus,compiler,pattern,chan_kind,producers,"
-	"consumers,stages,queue_depth,work_ns,rate_target,policy,rep,messages,seconds,"
-	"throughput_mps,lat_p50_ns,lat_p90_ns,lat_p99_ns,lat_p999_ns,lat_max_ns,dropped,rejected,"
-	"lost,spin_ns,build_type,warmup_s,lat_mean_ns,seed,extras";
+    "run_id,timestamp_utc,git_rev,host,cpu_model,cpus,compiler,pattern,chan_kind,producers,"
+    "consumers,stages,queue_depth,work_ns,rate_target,policy,rep,messages,seconds,"
+    "throughput_mps,lat_p50_ns,lat_p90_ns,lat_p99_ns,lat_p999_ns,lat_max_ns,dropped,rejected,"
+    "lost,spin_ns,build_type,warmup_s,lat_mean_ns,seed,timeout_ns,extras";
 
 const char *pb_csv_header(void)
 {
@@ -44,7 +44,7 @@ int pb_csv_format_row(const struct pb_run *run, const struct pb_row *w, char *bu
 		snprintf(depth, sizeof(depth), "%llu", (unsigned long long)w->depth);
 	len = snprintf(buf, n,
 		       "%s,%s,%s,%s,%s,%u,%s,%s,%s,%u,%u,%u,%s,%lld,%.6g,%s,%u,%llu,%.6f,%.1f,"
-		       "%lld,%lld,%lld,%lld,%lld,%llu,%llu,%llu,%lld,%s,%.6g,%.1f,%llu,%s",
+		       "%lld,%lld,%lld,%lld,%lld,%llu,%llu,%llu,%lld,%s,%.6g,%.1f,%llu,%lld,%s",
 		       s->run_id, w->timestamp, s->git_rev, s->host, s->cpu_model, s->cpus,
 		       s->compiler, w->pattern, w->kind, w->producers, w->consumers, w->stages,
 		       depth, (long long)w->work_ns, w->rate, w->policy, w->rep,
@@ -53,7 +53,7 @@ int pb_csv_format_row(const struct pb_run *run, const struct pb_row *w, char *bu
 		       (long long)w->lat.max, (unsigned long long)w->dropped,
 		       (unsigned long long)w->rejected, (unsigned long long)w->lost,
 		       (long long)w->spin_ns, s->build_type, w->warmup_s, w->lat.mean,
-		       (unsigned long long)w->seed, w->extras);
+		       (unsigned long long)w->seed, (long long)w->timeout_ns, w->extras);
 	return len < 0 || (size_t)len >= n ? -1 : len;
 }
 

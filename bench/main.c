@@ -1,5 +1,527 @@
-/* PLACEHOLDER so the tree configures while this file is written; replaced by its author. */
-int main(void)
+/* SPDX-License-Identifier: MIT */
+/*
+ * patlab - the harness users run: list, run (one point), sweep (a grid).
+ *
+ *   patlab list                      kinds, patterns/workloads, presets
+ *   patlab run   [options]           one point, printed (a run folder only with --out)
+ *   patlab sweep [options]           a grid -> results/runs/<run_id>/{results.csv,meta.json,
+ *                                    summary.md}, the summary on stdout, progress on stderr
+ *
+ * Every subcommand takes --help. A bad argument prints what is wrong and the valid values, and
+ * exits 2. See bench.h for the other exit codes and for how the parts fit.
+ */
+#include "bench.h"
+#include "build_info.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char usage_main[] =
+    "usage: patlab <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  list    channel kinds, patterns and workloads, presets\n"
+    "  run     run one point and print its figures\n"
+    "  sweep   run a grid of points into results/runs/<run_id>/ (CSV, meta.json, summary)\n"
+    "\n"
+    "'patlab <command> --help' for a command's options. Exit codes: 0 ok, 1 a point\n"
+    "failed or an output could not be written, 2 bad arguments, 3 some row lost messages,\n"
+    "130 interrupted (finished rows are kept).\n";
+
+static const char usage_list[] = "usage: patlab list\n"
+				 "\n"
+				 "Lists the channel kinds (with what they support), the patterns "
+				 "and raw workloads the\n"
+				 "harness drives (with the parameters each reads), and the sweep "
+				 "presets.\n";
+
+#define GRID_OPTS                                                                                  \
+	"  --pattern LIST     patterns/workloads, or 'all' (see 'patlab list')\n"                  \
+	"  --chan LIST        channel kinds, or 'all'\n"                                           \
+	"  --producers LIST   producer threads; with --consumers, every pair of the two lists\n"   \
+	"  --consumers LIST   consumer threads (workers; alias --workers)\n"                       \
+	"  --ratio LIST       producer:consumer pairs instead, e.g. 1:1,4:1,1:4\n"                 \
+	"  --depth LIST       channel capacities; 0 = rendezvous, 'unbounded'\n"                   \
+	"  --stages LIST      pipeline stages (patterns that have them)\n"                         \
+	"  --work-ns LIST     busy work per message in the consumer, ns (default 0)\n"             \
+	"  --rate LIST        open loop: messages/s over all producers, latency from the\n"        \
+	"                     intended send time (default 0 = closed loop)\n"                      \
+	"  --policy LIST      pattern-specific policy names\n"                                     \
+	"  --spin LIST        spin budget before parking, ns, or 'default' (50000)\n"              \
+	"  --timeout-ns LIST  a pattern's time limit (deadline, hedge delay, grace), ns\n"         \
+	"  --seconds S        measured time per run (or --messages N: exactly N per run)\n"        \
+	"  --messages N       measure exactly N messages per run (producers share them)\n"         \
+	"  --warmup S         warm-up per run, not counted\n"                                      \
+	"  --reps N           repetitions of every point\n"                                        \
+	"  --seed N           seed for patterns that draw random numbers (default 1)\n"            \
+	"  --no-latency       do not time messages (measures the cost of measuring)\n"             \
+	"  --quiet            no progress on stderr\n"                                             \
+	"  --help             this text\n"                                                         \
+	"\n"                                                                                       \
+	"LIST: comma-separated values and ranges: a..b (doubling), a..b*k (geometric),\n"          \
+	"a..b+k (arithmetic); e.g. --depth 0,1..4096*4 = 0,1,4,16,64,256,1024,4096.\n"
+
+static const char usage_run[] =
+    "usage: patlab run [options]   (one value per option)\n"
+    "\n"
+    "Runs one point (default: chan, mutex, 1p1c, depth 64, 1 s after 0.1 s warm-up, 1 rep)\n"
+    "and prints throughput and latency percentiles. Writes a run folder only with --out.\n"
+    "\n" GRID_OPTS "  --out DIR          also write DIR/<run_id>/ as sweep does\n"
+    "\n"
+    "examples:\n"
+    "  patlab run --chan lockfree --ratio 4:1 --depth 1024 --seconds 2\n"
+    "  patlab run --pattern pingpong --chan mutex --depth 0 --reps 3\n";
+
+static const char usage_sweep[] =
+    "usage: patlab sweep [options]\n"
+    "\n"
+    "Runs every point of a grid --reps times (repetitions interleaved across points, kinds\n"
+    "in rotating order), writing DIR/<run_id>/results.csv after every run (atomically),\n"
+    "meta.json and summary.md, and prints the summary. The grid starts from a preset\n"
+    "(default quick); each option given replaces that dimension for every chosen pattern\n"
+    "that reads it. A point a kind cannot run (spsc with 4 producers, capacity 0 without\n"
+    "rendezvous) is skipped with its reason, never run wrongly.\n"
+    "\n"
+    "  --preset NAME      quick (default, ~2 min on 2 cores) or full (~25 min)\n" GRID_OPTS
+    "  --out DIR          where run folders go (default results/runs); DIR/latest\n"
+    "                     points at the newest\n"
+    "\n"
+    "examples:\n"
+    "  patlab sweep                                   # the quick preset\n"
+    "  patlab sweep --chan mutex,lockfree --ratio 1:1,4:1 --depth 1..4096*4 --reps 5\n"
+    "  patlab sweep --pattern pingpong --chan all --depth 0,1 --messages 100000\n"
+    "  patlab sweep --pattern chan --ratio 1:1 --depth 64 --spin 0,1000,10000,50000\n";
+
+enum {
+	O_PATTERN = 256,
+	O_CHAN,
+	O_PRODUCERS,
+	O_CONSUMERS,
+	O_RATIO,
+	O_DEPTH,
+	O_STAGES,
+	O_WORK,
+	O_RATE,
+	O_POLICY,
+	O_SPIN,
+	O_TIMEOUT,
+	O_REPS,
+	O_WARMUP,
+	O_SECONDS,
+	O_MESSAGES,
+	O_SEED,
+	O_OUT,
+	O_PRESET,
+	O_QUIET,
+	O_NO_LATENCY,
+	O_HELP,
+};
+
+static const struct option long_opts[] = {
+    {"pattern", required_argument, NULL, O_PATTERN},
+    {"chan", required_argument, NULL, O_CHAN},
+    {"producers", required_argument, NULL, O_PRODUCERS},
+    {"consumers", required_argument, NULL, O_CONSUMERS},
+    {"workers", required_argument, NULL, O_CONSUMERS},
+    {"ratio", required_argument, NULL, O_RATIO},
+    {"depth", required_argument, NULL, O_DEPTH},
+    {"stages", required_argument, NULL, O_STAGES},
+    {"work-ns", required_argument, NULL, O_WORK},
+    {"rate", required_argument, NULL, O_RATE},
+    {"policy", required_argument, NULL, O_POLICY},
+    {"spin", required_argument, NULL, O_SPIN},
+    {"timeout-ns", required_argument, NULL, O_TIMEOUT},
+    {"reps", required_argument, NULL, O_REPS},
+    {"warmup", required_argument, NULL, O_WARMUP},
+    {"seconds", required_argument, NULL, O_SECONDS},
+    {"messages", required_argument, NULL, O_MESSAGES},
+    {"seed", required_argument, NULL, O_SEED},
+    {"out", required_argument, NULL, O_OUT},
+    {"preset", required_argument, NULL, O_PRESET},
+    {"quiet", no_argument, NULL, O_QUIET},
+    {"no-latency", no_argument, NULL, O_NO_LATENCY},
+    {"help", no_argument, NULL, O_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+static int usage_error(const char *usage_cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *usage_cmd, const char *fmt, ...)
 {
-	return 77;
+	va_list ap;
+
+	fprintf(stderr, "patlab: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see 'patlab %s --help')\n", usage_cmd);
+	return PB_EXIT_USAGE;
+}
+
+/* parse_opts - fill @o; returns -1 to go on, else the exit code (help: 0, error: 2). */
+static int parse_opts(int argc, char **argv, const char *cmd, const char *usage, bool sweep,
+		      struct pb_opts *o)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
+		switch (c) {
+		case O_PATTERN:
+			o->pattern = optarg;
+			break;
+		case O_CHAN:
+			o->chan = optarg;
+			break;
+		case O_PRODUCERS:
+			o->producers = optarg;
+			break;
+		case O_CONSUMERS:
+			o->consumers = optarg;
+			break;
+		case O_RATIO:
+			o->ratio = optarg;
+			break;
+		case O_DEPTH:
+			o->depth = optarg;
+			break;
+		case O_STAGES:
+			o->stages = optarg;
+			break;
+		case O_WORK:
+			o->work = optarg;
+			break;
+		case O_RATE:
+			o->rate = optarg;
+			break;
+		case O_POLICY:
+			o->policy = optarg;
+			break;
+		case O_SPIN:
+			o->spin = optarg;
+			break;
+		case O_TIMEOUT:
+			o->timeout = optarg;
+			break;
+		case O_REPS:
+			o->reps = optarg;
+			break;
+		case O_WARMUP:
+			o->warmup = optarg;
+			break;
+		case O_SECONDS:
+			o->seconds = optarg;
+			break;
+		case O_MESSAGES:
+			o->messages = optarg;
+			break;
+		case O_SEED:
+			o->seed = optarg;
+			break;
+		case O_OUT:
+			o->out = optarg;
+			break;
+		case O_PRESET:
+			if (!sweep)
+				return usage_error(cmd, "%s: --preset is for sweep", cmd);
+			o->preset = optarg;
+			break;
+		case O_QUIET:
+			o->quiet = true;
+			break;
+		case O_NO_LATENCY:
+			o->no_latency = true;
+			break;
+		case O_HELP:
+			fputs(usage, stdout);
+			return PB_EXIT_OK;
+		case ':':
+			return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	const char *const *k;
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} params[] = {
+	    {PL_PARAM_CHAN_KIND, "chan"},      {PL_PARAM_PRODUCERS, "producers"},
+	    {PL_PARAM_CONSUMERS, "consumers"}, {PL_PARAM_STAGES, "stages"},
+	    {PL_PARAM_QUEUE_DEPTH, "depth"},   {PL_PARAM_WORK_NS, "work-ns"},
+	    {PL_PARAM_RATE, "rate"},	       {PL_PARAM_POLICY, "policy"},
+	    {PL_PARAM_SPIN, "spin"},	       {PL_PARAM_TIMEOUT, "timeout-ns"},
+	};
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage_list, stdout);
+			return PB_EXIT_OK;
+		}
+		return usage_error("list", "unexpected argument '%s'", argv[i]);
+	}
+	printf("channel kinds (--chan):\n");
+	for (k = pl_chan_kinds(); *k != NULL; k++) {
+		struct pl_chan_kind_info info;
+
+		if (pl_chan_kind_info(*k, &info) != 0)
+			continue;
+		printf("  %-10s %s\n  %-10s capacities: %s1..%s%s%s\n", info.name, info.summary, "",
+		       info.rendezvous ? "0 (rendezvous), " : "",
+		       info.unbounded ? ", unbounded" : "",
+		       info.spsc ? "; one producer and one consumer only" : "",
+		       info.spins ? "; spins before parking (--spin)" : "");
+	}
+	printf("\npatterns and workloads (--pattern):\n");
+	for (const struct pl_pattern *const *p = pl_patterns(); *p != NULL; p++) {
+		printf("  %-10s %s\n  %-10s parameters:", (*p)->name, (*p)->summary, "");
+		for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+			if ((*p)->params & params[i].bit)
+				printf(" --%s", params[i].name);
+		if ((*p)->policies != NULL) {
+			printf("; policies:");
+			for (const char *const *q = (*p)->policies; *q != NULL; q++)
+				printf(" %s", *q);
+		}
+		putchar('\n');
+	}
+	printf("\npresets (sweep --preset):\n");
+	for (const struct pb_preset *p = pb_presets; p->name != NULL; p++)
+		printf("  %-10s %s\n", p->name, p->summary);
+	return PB_EXIT_OK;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	pb_stop_requested = 1; /* checked between runs; a second signal kills (SA_RESETHAND) */
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The run folder's file @name into @buf. */
+static const char *in_dir(const struct pb_run *run, const char *name, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%s", run->dir, name);
+	return buf;
+}
+
+static int rewrite_csv(struct pb_run *run)
+{
+	char path[PATH_MAX + 32];
+	int e = pb_csv_write(run, in_dir(run, "results.csv", path, sizeof(path)));
+
+	if (e != 0)
+		fprintf(stderr, "patlab: cannot write %s: %s\n", path, strerror(-e));
+	return e;
+}
+
+static void point_latest(const char *out, const char *run_id)
+{
+	char link[PATH_MAX], tmp[PATH_MAX + 32];
+
+	snprintf(link, sizeof(link), "%s/latest", out);
+	snprintf(tmp, sizeof(tmp), "%s/.latest.%ld", out, (long)getpid());
+	unlink(tmp);
+	if (symlink(run_id, tmp) != 0 || rename(tmp, link) != 0)
+		unlink(tmp);
+}
+
+static void print_run_rows(const struct pb_run *run)
+{
+	for (size_t i = 0; i < run->n_rows; i++) {
+		const struct pb_row *w = &run->rows[i];
+		char t[32], a[32], b[32], c[32], d[32], e[32], f[32], g[32];
+
+		printf("%s %s %up%uc depth %s rep %u: %s M msg/s (%llu in %.3f s); latency p50 "
+		       "%s p90 %s p99 %s p99.9 %s max %s mean %s; dropped %llu rejected %llu lost "
+		       "%llu%s%s\n",
+		       w->pattern, w->kind, w->producers, w->consumers,
+		       w->depth == PB_DEPTH_UNBOUNDED
+			   ? "unbounded"
+			   : (snprintf(t, sizeof(t), "%llu", (unsigned long long)w->depth), t),
+		       w->rep, pb_fmt_tput(w->tput, a, sizeof(a)), (unsigned long long)w->messages,
+		       w->seconds, pb_fmt_ns((double)w->lat.p50, b, sizeof(b)),
+		       pb_fmt_ns((double)w->lat.p90, c, sizeof(c)),
+		       pb_fmt_ns((double)w->lat.p99, d, sizeof(d)),
+		       pb_fmt_ns((double)w->lat.p999, e, sizeof(e)),
+		       pb_fmt_ns((double)w->lat.max, f, sizeof(f)),
+		       pb_fmt_ns(w->lat.mean, g, sizeof(g)), (unsigned long long)w->dropped,
+		       (unsigned long long)w->rejected, (unsigned long long)w->lost,
+		       strcmp(w->extras, "-") ? "; " : "", strcmp(w->extras, "-") ? w->extras : "");
+	}
+}
+
+static int cmd_run_or_sweep(int argc, char **argv, int full_argc, char **full_argv, bool sweep)
+{
+	const char *cmd = sweep ? "sweep" : "run";
+	struct pb_opts o;
+	struct pb_plan plan;
+	struct pb_run run;
+	char err[512], path[PATH_MAX + 32];
+	const char *out;
+	int rc, exec_rc;
+	size_t lost;
+
+	rc = parse_opts(argc, argv, cmd, sweep ? usage_sweep : usage_run, sweep, &o);
+	if (rc >= 0)
+		return rc;
+	if (pb_plan_make(&o, !sweep, &plan, err, sizeof(err)) != 0) {
+		pb_plan_free(&plan);
+		return usage_error(cmd, "%s", err);
+	}
+	memset(&run, 0, sizeof(run));
+	pb_sysinfo_collect(&run.sys);
+	run.argc = full_argc;
+	run.argv = full_argv;
+	run.preset = plan.preset;
+	run.reps = plan.reps;
+	run.seconds = plan.seconds;
+	run.warmup_s = plan.warmup_s;
+	run.messages = plan.messages;
+	run.seed = plan.seed;
+	run.latency = plan.latency;
+	run.status = "running";
+	pb_utc_now(run.started, sizeof(run.started));
+	snprintf(run.finished, sizeof(run.finished), "-");
+
+	out = o.out ? o.out : (sweep ? "results/runs" : NULL);
+	if (out != NULL) {
+		int e;
+
+		snprintf(run.dir, sizeof(run.dir), "%s/%s", out, run.sys.run_id);
+		e = mkdir_p(run.dir);
+		if (e != 0) {
+			fprintf(stderr, "patlab: cannot create %s: %s\n", run.dir, strerror(-e));
+			pb_plan_free(&plan);
+			return PB_EXIT_FAILED;
+		}
+		if (rewrite_csv(&run) != 0 ||
+		    pb_meta_write(&run, in_dir(&run, "meta.json", path, sizeof(path))) != 0) {
+			pb_plan_free(&plan);
+			return PB_EXIT_FAILED;
+		}
+		if (!o.quiet)
+			fprintf(stderr, "patlab: %s: %zu points x %u reps -> %s/\n", cmd,
+				plan.n_points, plan.reps, run.dir);
+	}
+	if (run.sys.sanitized)
+		fprintf(stderr, "patlab: note: %s; its figures are not performance figures\n",
+			run.sys.build_type);
+	install_signals();
+	exec_rc = pb_plan_execute(&plan, &run, o.quiet, out ? rewrite_csv : NULL);
+	pb_utc_now(run.finished, sizeof(run.finished));
+	run.status = exec_rc == PB_EXIT_INTERRUPT   ? "interrupted"
+		     : exec_rc != 0 || run.n_failed ? "failed"
+						    : "complete";
+	if (!sweep)
+		print_run_rows(&run);
+	if (out != NULL) {
+		pb_meta_write(&run, in_dir(&run, "meta.json", path, sizeof(path)));
+		lost = pb_report(&run, sweep ? stdout : NULL,
+				 in_dir(&run, "summary.md", path, sizeof(path)));
+		point_latest(out, run.sys.run_id);
+		printf("\nresults: %s/results.csv\nsummary: %s/summary.md\nmeta:    %s/meta.json\n",
+		       run.dir, run.dir, run.dir);
+	} else {
+		lost = 0;
+		for (size_t i = 0; i < run.n_rows; i++)
+			lost += run.rows[i].lost != 0;
+		for (size_t i = 0; i < run.n_skipped; i++)
+			printf("skipped: %s: %s\n", run.skipped[i].point, run.skipped[i].why);
+	}
+	fflush(stdout);
+	if (lost > 0) {
+		fprintf(stderr, "patlab: LOST MESSAGES in %zu row(s): a channel kind is broken\n",
+			lost);
+		rc = PB_EXIT_LOST;
+	} else if (exec_rc == PB_EXIT_INTERRUPT) {
+		fprintf(stderr, "patlab: interrupted; %zu finished rows kept\n", run.n_rows);
+		rc = PB_EXIT_INTERRUPT;
+	} else if (exec_rc != 0 || run.n_failed > 0) {
+		fprintf(stderr, "patlab: %zu point(s) failed (see above)\n", run.n_failed);
+		rc = PB_EXIT_FAILED;
+	} else if (run.n_rows == 0) {
+		fprintf(stderr, "patlab: nothing ran (every point was skipped)\n");
+		rc = PB_EXIT_FAILED;
+	} else {
+		rc = PB_EXIT_OK;
+	}
+	pb_run_free(&run);
+	pb_plan_free(&plan);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (cmd == NULL) {
+		fputs(usage_main, stderr);
+		return PB_EXIT_USAGE;
+	}
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		fputs(usage_main, stdout);
+		return PB_EXIT_OK;
+	}
+	if (strcmp(cmd, "--version") == 0) {
+		printf("patlab %s\n", PATLAB_VERSION);
+		return PB_EXIT_OK;
+	}
+	if (strcmp(cmd, "list") == 0)
+		return cmd_list(argc - 1, argv + 1);
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run_or_sweep(argc - 1, argv + 1, argc, argv, false);
+	if (strcmp(cmd, "sweep") == 0)
+		return cmd_run_or_sweep(argc - 1, argv + 1, argc, argv, true);
+	fprintf(stderr, "patlab: unknown command '%s' (valid: list, run, sweep)\n", cmd);
+	fputs(usage_main, stderr);
+	return PB_EXIT_USAGE;
 }

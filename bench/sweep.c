@@ -1,2 +1,935 @@
-/* PLACEHOLDER so the tree configures while this file is written; replaced by its author. */
-typedef int pl__placeholder_sweep;
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sweeps: from the command line to a plan (a grid of points), and from the plan to rows.
+ *
+ * A plan is one sub-grid per pattern. A sub-grid starts from the preset's (quick by default)
+ * and every list given on the command line replaces that dimension in every sub-grid whose
+ * pattern reads it (a pattern never sees a parameter it does not use: its lists collapse to
+ * the default). Every combination of a sub-grid's lists is a point; the channel kind is the
+ * innermost dimension, so the points of one "scenario" (everything but the kind) are adjacent.
+ *
+ * Fairness (FIELD-NOTES.md §5): repetitions are the outer loop, so every point runs once
+ * before any runs twice and slow drift of the machine spreads over all kinds; inside a
+ * scenario the kinds run in an order rotated by the repetition, so no kind always runs first
+ * (or right after the most expensive one).
+ *
+ * A point that cannot run is found before the sweep starts (the pattern's check) or at setup
+ * (a kind refusing a capacity), reported once with its reason, and never run again.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+volatile int pb_stop_requested;
+
+const struct pb_preset pb_presets[] = {
+    {"quick",
+     "the default, ~2 min on 2 cores: chan at 1p1c 2p2c 4p1c 4p4c 16p16c x depth "
+     "(0) 1 64 1024, pingpong at depth 1; every kind; 3 reps of 0.4 s after 0.1 s warm-up"},
+    {"full", "~25 min: chan at 7 topologies x 8 depths, a spin-budget sweep, pingpong at "
+	     "depths 0 1 64; every kind; 5 reps of 1 s after 0.2 s warm-up"},
+    {NULL, NULL},
+};
+
+/* ---------------------------------------------------------------- run bookkeeping */
+
+static void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n);
+	if (p == NULL) {
+		fputs("patlab: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+struct pb_row *pb_run_add_row(struct pb_run *run)
+{
+	if (run->n_rows == run->cap_rows) {
+		run->cap_rows = run->cap_rows ? 2 * run->cap_rows : 64;
+		run->rows = xrealloc(run->rows, run->cap_rows * sizeof(*run->rows));
+	}
+	memset(&run->rows[run->n_rows], 0, sizeof(run->rows[0]));
+	return &run->rows[run->n_rows++];
+}
+
+void pb_run_note(struct pb_note **list, size_t *n, const char *point, const char *why)
+{
+	*list = xrealloc(*list, (*n + 1) * sizeof(**list));
+	snprintf((*list)[*n].point, sizeof((*list)[*n].point), "%s", point);
+	snprintf((*list)[*n].why, sizeof((*list)[*n].why), "%s", why);
+	(*n)++;
+}
+
+void pb_run_free(struct pb_run *run)
+{
+	free(run->rows);
+	free(run->skipped);
+	free(run->failed);
+	run->rows = NULL;
+	run->skipped = run->failed = NULL;
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+static int err_msg(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int err_msg(char *err, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+enum num_kind {
+	NUM_COUNT,  /* integer >= 1 (threads, stages, reps) */
+	NUM_DEPTH,  /* integer >= 0, or "unbounded" */
+	NUM_NS,	    /* integer >= 0 nanoseconds */
+	NUM_SPIN,   /* integer >= 0 nanoseconds, or "default" */
+	NUM_RATE,   /* real >= 0 per second (0: closed loop) */
+	NUM_SECONDS /* real > 0 */
+};
+
+static bool parse_one(const char *s, enum num_kind k, double *out)
+{
+	char *end;
+	double v = 0;
+
+	if (k == NUM_DEPTH && (strcmp(s, "unbounded") == 0 || strcmp(s, "inf") == 0)) {
+		*out = INFINITY;
+		return true;
+	}
+	if (k == NUM_SPIN && strcmp(s, "default") == 0) {
+		*out = PL_SPIN_KIND_DEFAULT;
+		return true;
+	}
+	if (*s == '\0' || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(v) || v < 0)
+		return false;
+	if (k != NUM_RATE && k != NUM_SECONDS && (v != floor(v) || v > 1e15))
+		return false;
+	if ((k == NUM_COUNT || k == NUM_SECONDS) && v <= 0)
+		return false;
+	*out = v;
+	return true;
+}
+
+static const char *num_help(enum num_kind k)
+{
+	switch (k) {
+	case NUM_COUNT:
+		return "integers >= 1";
+	case NUM_DEPTH:
+		return "integers >= 0 or 'unbounded'";
+	case NUM_NS:
+		return "integers >= 0 (ns)";
+	case NUM_SPIN:
+		return "integers >= 0 (ns) or 'default'";
+	case NUM_RATE:
+		return "numbers >= 0 (messages/s; 0 = closed loop)";
+	case NUM_SECONDS:
+		return "numbers > 0 (s)";
+	}
+	return "numbers";
+}
+
+/*
+ * parse_nums - "1,2,8", ranges "a..b" (doubling), "a..b*k" (geometric), "a..b+k"
+ * (arithmetic), mixed freely. Duplicates are kept out; order is as written.
+ */
+static int parse_nums(const char *opt, const char *str, enum num_kind k, struct pb_nums *out,
+		      char *err, size_t n)
+{
+	char buf[1024], *save = NULL, *item;
+
+	if (strlen(str) >= sizeof(buf))
+		return err_msg(err, n, "%s: list too long", opt);
+	snprintf(buf, sizeof(buf), "%s", str);
+	out->n = 0;
+	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		char *dots = strstr(item, "..");
+		double a, b, step = 2;
+		bool geometric = true;
+
+		if (dots == NULL) {
+			if (!parse_one(item, k, &a))
+				return err_msg(err, n,
+					       "%s: bad value '%s' (valid: %s; ranges a..b, "
+					       "a..b*k, a..b+k)",
+					       opt, item, num_help(k));
+			b = a;
+		} else {
+			char *op;
+
+			*dots = '\0';
+			op = strpbrk(dots + 2, "*+");
+			if (op != NULL) {
+				geometric = *op == '*';
+				*op = '\0';
+				if (!parse_one(op + 1, NUM_RATE, &step))
+					return err_msg(err, n, "%s: bad step in range '%s..%s%c%s'",
+						       opt, item, dots + 2, geometric ? '*' : '+',
+						       op + 1);
+			}
+			if (!parse_one(item, k, &a) || !parse_one(dots + 2, k, &b) || isinf(a) ||
+			    isinf(b) || a < 0 || b < a || (geometric && (a <= 0 || step <= 1)) ||
+			    (!geometric && step <= 0))
+				return err_msg(err, n,
+					       "%s: bad range '%s..%s' (valid: a..b with "
+					       "0 < a <= b, a..b*k with k > 1, a..b+k "
+					       "with k > 0; values %s)",
+					       opt, item, dots + 2, num_help(k));
+		}
+		for (double v = a; v <= b * (1 + 1e-12); v = geometric ? v * step : v + step) {
+			bool dup = false;
+
+			if (k != NUM_RATE && k != NUM_SECONDS && !isinf(v))
+				v = floor(v + 0.5);
+			for (size_t i = 0; i < out->n; i++)
+				dup |= out->v[i] == v;
+			if (dup)
+				continue;
+			if (out->n == PB_MAX_LIST)
+				return err_msg(err, n, "%s: more than %d values", opt, PB_MAX_LIST);
+			out->v[out->n++] = v;
+			if (a == b)
+				break;
+		}
+	}
+	if (out->n == 0)
+		return err_msg(err, n, "%s: empty list (valid: %s)", opt, num_help(k));
+	return 0;
+}
+
+static void names_joined(const char *const *names, char *buf, size_t n)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (; *names != NULL && len < n; names++)
+		len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "", *names);
+}
+
+static int parse_kinds(const char *str, struct pb_subgrid *g, char *err, size_t n)
+{
+	const char *const *all = pl_chan_kinds();
+	char buf[512], *save = NULL, *item;
+
+	g->n_kinds = 0;
+	if (strcmp(str, "all") == 0) {
+		for (; *all != NULL && g->n_kinds < PB_MAX_KINDS; all++)
+			g->kinds[g->n_kinds++] = *all;
+		return 0;
+	}
+	snprintf(buf, sizeof(buf), "%s", str);
+	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		const char *const *k;
+
+		for (k = all; *k != NULL && strcmp(*k, item) != 0; k++)
+			;
+		if (*k == NULL) {
+			char valid[256];
+
+			names_joined(all, valid, sizeof(valid));
+			return err_msg(err, n, "--chan: unknown channel kind '%s' (valid: %s, all)",
+				       item, valid);
+		}
+		if (g->n_kinds == PB_MAX_KINDS)
+			return err_msg(err, n, "--chan: too many kinds");
+		g->kinds[g->n_kinds++] = *k; /* the registry's string: lives forever */
+	}
+	if (g->n_kinds == 0)
+		return err_msg(err, n, "--chan: empty list");
+	return 0;
+}
+
+static int parse_ratio(const char *str, struct pb_subgrid *g, char *err, size_t n)
+{
+	char buf[1024], *save = NULL, *item;
+
+	g->n_topos = 0;
+	snprintf(buf, sizeof(buf), "%s", str);
+	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		unsigned p, c;
+		char tail;
+
+		if (sscanf(item, "%u:%u%c", &p, &c, &tail) != 2 || p < 1 || c < 1 || p > 1024 ||
+		    c > 1024)
+			return err_msg(err, n,
+				       "--ratio: bad pair '%s' (valid: P:C with 1 <= P, C "
+				       "<= 1024, e.g. 1:1,4:1,1:4)",
+				       item);
+		if (g->n_topos == PB_MAX_LIST)
+			return err_msg(err, n, "--ratio: more than %d pairs", PB_MAX_LIST);
+		g->prod[g->n_topos] = p;
+		g->cons[g->n_topos] = c;
+		g->n_topos++;
+	}
+	if (g->n_topos == 0)
+		return err_msg(err, n, "--ratio: empty list");
+	return 0;
+}
+
+static int parse_policies(const char *str, struct pb_subgrid *g, char *err, size_t n)
+{
+	const char *const *valid = g->pat->policies;
+	char buf[512], *save = NULL, *item;
+
+	g->n_policies = 0;
+	snprintf(buf, sizeof(buf), "%s", str);
+	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		const char *const *v;
+
+		for (v = valid; v != NULL && *v != NULL && strcmp(*v, item) != 0; v++)
+			;
+		if (v == NULL || *v == NULL) {
+			char names[256] = "none";
+
+			if (valid != NULL)
+				names_joined(valid, names, sizeof(names));
+			return err_msg(err, n, "--policy: %s has no policy '%s' (valid: %s)",
+				       g->pat->name, item, names);
+		}
+		if (g->n_policies == PB_MAX_LIST)
+			return err_msg(err, n, "--policy: too many values");
+		g->policies[g->n_policies++] = *v;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- presets */
+
+static void nums_set(struct pb_nums *l, size_t n, const double *v)
+{
+	l->n = n;
+	memcpy(l->v, v, n * sizeof(*v));
+}
+
+static void topos_set(struct pb_subgrid *g, size_t n, const unsigned (*pc)[2])
+{
+	g->n_topos = n;
+	for (size_t i = 0; i < n; i++) {
+		g->prod[i] = pc[i][0];
+		g->cons[i] = pc[i][1];
+	}
+}
+
+/* sub_default - one value per list: every kind, 1p1c, depth 64, no work, closed loop. */
+static void sub_default(struct pb_subgrid *g, const struct pl_pattern *pat)
+{
+	static const double one = 1, zero = 0, d64 = 64, spin_def = PL_SPIN_KIND_DEFAULT;
+	static const unsigned one_one[][2] = {{1, 1}};
+	char ignored[8];
+
+	memset(g, 0, sizeof(*g));
+	g->pat = pat;
+	parse_kinds("all", g, ignored, sizeof(ignored));
+	topos_set(g, 1, one_one);
+	nums_set(&g->depth, 1, &d64);
+	nums_set(&g->stages, 1, &one);
+	nums_set(&g->work, 1, &zero);
+	nums_set(&g->rate, 1, &zero);
+	nums_set(&g->spin, 1, &spin_def);
+	nums_set(&g->timeout, 1, &zero);
+	g->n_policies = 0; /* the pattern's default */
+}
+
+static void preset_quick(struct pb_plan *plan)
+{
+	static const unsigned topos[][2] = {{1, 1}, {2, 2}, {4, 1}, {4, 4}, {16, 16}};
+	static const double depths[] = {0, 1, 64, 1024};
+	static const double d1 = 1;
+	struct pb_subgrid *g = &plan->sub[0];
+
+	sub_default(g, pl_pattern_find("chan"));
+	topos_set(g, sizeof(topos) / sizeof(topos[0]), topos);
+	nums_set(&g->depth, sizeof(depths) / sizeof(depths[0]), depths);
+	g->zero_rendezvous_only = true;
+	g = &plan->sub[1];
+	sub_default(g, pl_pattern_find("pingpong"));
+	nums_set(&g->depth, 1, &d1);
+	plan->n_sub = 2;
+	/* 57 live points x 3 reps x ~0.52 s: about 90-100 s on 2 cores. */
+	plan->reps = 3;
+	plan->seconds = 0.4;
+	plan->warmup_s = 0.1;
+}
+
+static void preset_full(struct pb_plan *plan)
+{
+	static const unsigned topos[][2] = {{1, 1}, {2, 2}, {4, 1},  {1, 4},
+					    {4, 4}, {8, 8}, {16, 16}};
+	static const unsigned spin_topos[][2] = {{1, 1}, {4, 4}};
+	static const double depths[] = {0, 1, 4, 16, 64, 256, 1024, 4096};
+	static const double spins[] = {0, 1000, 10000, 50000, 200000};
+	static const double pp_depths[] = {0, 1, 64};
+	static const double d64 = 64;
+	struct pb_subgrid *g = &plan->sub[0];
+
+	sub_default(g, pl_pattern_find("chan"));
+	topos_set(g, sizeof(topos) / sizeof(topos[0]), topos);
+	nums_set(&g->depth, sizeof(depths) / sizeof(depths[0]), depths);
+	g->zero_rendezvous_only = true;
+	g = &plan->sub[1];
+	sub_default(g, pl_pattern_find("chan"));
+	topos_set(g, sizeof(spin_topos) / sizeof(spin_topos[0]), spin_topos);
+	nums_set(&g->depth, 1, &d64);
+	nums_set(&g->spin, sizeof(spins) / sizeof(spins[0]), spins);
+	g = &plan->sub[2];
+	sub_default(g, pl_pattern_find("pingpong"));
+	nums_set(&g->depth, sizeof(pp_depths) / sizeof(pp_depths[0]), pp_depths);
+	g->zero_rendezvous_only = true;
+	plan->n_sub = 3;
+	plan->reps = 5;
+	plan->seconds = 1.0;
+	plan->warmup_s = 0.2;
+}
+
+/* ---------------------------------------------------------------- plan */
+
+static int parse_count(const char *opt, const char *s, double lo, double hi, double *out,
+		       bool integer, char *err, size_t n)
+{
+	char *end;
+	double v = 0;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (*s == '\0' || errno != 0 || *end != '\0' || !(v >= lo && v <= hi) ||
+	    (integer && v != floor(v)))
+		return err_msg(err, n, "%s: bad value '%s' (valid: %s from %g to %g)", opt, s,
+			       integer ? "an integer" : "a number", lo, hi);
+	*out = v;
+	return 0;
+}
+
+static void label_point(struct pb_point *pt)
+{
+	const struct pl_params *p = &pt->p;
+	unsigned used = pt->pat->params;
+	size_t len;
+	char *b = pt->label;
+	size_t n = sizeof(pt->label);
+
+	len = (size_t)snprintf(b, n, "%s", pt->pat->name);
+	if (used & PL_PARAM_CHAN_KIND)
+		len += (size_t)snprintf(b + len, n - len, " %s", p->chan_kind);
+	if (used & (PL_PARAM_PRODUCERS | PL_PARAM_CONSUMERS))
+		len += (size_t)snprintf(b + len, n - len, " %up%uc", p->producers, p->consumers);
+	if (used & PL_PARAM_STAGES)
+		len += (size_t)snprintf(b + len, n - len, " %us", p->stages);
+	if (used & PL_PARAM_QUEUE_DEPTH) {
+		if (p->queue_depth == PL_CHAN_UNBOUNDED)
+			len += (size_t)snprintf(b + len, n - len, " d=unbounded");
+		else
+			len += (size_t)snprintf(b + len, n - len, " d%zu", p->queue_depth);
+	}
+	if ((used & PL_PARAM_WORK_NS) && p->work_ns != 0)
+		len += (size_t)snprintf(b + len, n - len, " work=%lldns", (long long)p->work_ns);
+	if ((used & PL_PARAM_RATE) && p->rate_target > 0)
+		len += (size_t)snprintf(b + len, n - len, " rate=%g/s", p->rate_target);
+	if ((used & PL_PARAM_POLICY) && p->policy != NULL)
+		len += (size_t)snprintf(b + len, n - len, " policy=%s", p->policy);
+	if ((used & PL_PARAM_SPIN) && p->spin_ns != PL_SPIN_KIND_DEFAULT && len < n)
+		len += (size_t)snprintf(b + len, n - len, " spin=%lldns", (long long)p->spin_ns);
+	if ((used & PL_PARAM_TIMEOUT) && p->timeout_ns != 0 && len < n)
+		snprintf(b + len, n - len, " timeout=%lldns", (long long)p->timeout_ns);
+}
+
+static int apply_overrides(const struct pb_opts *o, struct pb_subgrid *g, char *err, size_t n)
+{
+	unsigned used = g->pat->params;
+	int e;
+
+	if (o->chan && (used & PL_PARAM_CHAN_KIND) && (e = parse_kinds(o->chan, g, err, n)))
+		return e;
+	if (o->ratio && (used & (PL_PARAM_PRODUCERS | PL_PARAM_CONSUMERS)) &&
+	    (e = parse_ratio(o->ratio, g, err, n)))
+		return e;
+	if ((o->producers || o->consumers) && (used & (PL_PARAM_PRODUCERS | PL_PARAM_CONSUMERS))) {
+		struct pb_nums ps = {.n = 1, .v = {1}}, cs = {.n = 1, .v = {1}};
+
+		if (o->producers &&
+		    (e = parse_nums("--producers", o->producers, NUM_COUNT, &ps, err, n)))
+			return e;
+		if (o->consumers &&
+		    (e = parse_nums("--consumers", o->consumers, NUM_COUNT, &cs, err, n)))
+			return e;
+		if (ps.n * cs.n > PB_MAX_LIST)
+			return err_msg(err, n, "--producers x --consumers: more than %d pairs",
+				       PB_MAX_LIST);
+		g->n_topos = 0;
+		for (size_t i = 0; i < ps.n; i++)
+			for (size_t j = 0; j < cs.n; j++) {
+				if (ps.v[i] > 1024 || cs.v[j] > 1024)
+					return err_msg(err, n,
+						       "--producers/--consumers: at most "
+						       "1024 threads each");
+				g->prod[g->n_topos] = (unsigned)ps.v[i];
+				g->cons[g->n_topos] = (unsigned)cs.v[j];
+				g->n_topos++;
+			}
+	}
+	if (o->depth && (used & PL_PARAM_QUEUE_DEPTH)) {
+		if ((e = parse_nums("--depth", o->depth, NUM_DEPTH, &g->depth, err, n)))
+			return e;
+		g->zero_rendezvous_only = false; /* asked for: say why a kind cannot */
+	}
+	if (o->stages && (used & PL_PARAM_STAGES) &&
+	    (e = parse_nums("--stages", o->stages, NUM_COUNT, &g->stages, err, n)))
+		return e;
+	if (o->work && (used & PL_PARAM_WORK_NS) &&
+	    (e = parse_nums("--work-ns", o->work, NUM_NS, &g->work, err, n)))
+		return e;
+	if (o->rate && (used & PL_PARAM_RATE) &&
+	    (e = parse_nums("--rate", o->rate, NUM_RATE, &g->rate, err, n)))
+		return e;
+	if (o->spin && (used & PL_PARAM_SPIN) &&
+	    (e = parse_nums("--spin", o->spin, NUM_SPIN, &g->spin, err, n)))
+		return e;
+	if (o->timeout && (used & PL_PARAM_TIMEOUT) &&
+	    (e = parse_nums("--timeout-ns", o->timeout, NUM_NS, &g->timeout, err, n)))
+		return e;
+	if (o->policy && (used & PL_PARAM_POLICY) && (e = parse_policies(o->policy, g, err, n)))
+		return e;
+	return 0;
+}
+
+/* Which given options does no chosen pattern read? Said once, so a typo'd intent shows. */
+static void note_ignored(const struct pb_opts *o, const struct pb_plan *plan)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} opts[] = {
+	    {PL_PARAM_CHAN_KIND, "--chan"},	 {PL_PARAM_PRODUCERS, "--producers"},
+	    {PL_PARAM_CONSUMERS, "--consumers"}, {PL_PARAM_PRODUCERS, "--ratio"},
+	    {PL_PARAM_QUEUE_DEPTH, "--depth"},	 {PL_PARAM_STAGES, "--stages"},
+	    {PL_PARAM_WORK_NS, "--work-ns"},	 {PL_PARAM_RATE, "--rate"},
+	    {PL_PARAM_POLICY, "--policy"},	 {PL_PARAM_SPIN, "--spin"},
+	    {PL_PARAM_TIMEOUT, "--timeout-ns"},
+	};
+	const char *given[] = {o->chan, o->producers, o->consumers, o->ratio, o->depth,	 o->stages,
+			       o->work, o->rate,      o->policy,    o->spin,  o->timeout};
+	unsigned used = 0;
+
+	for (size_t i = 0; i < plan->n_sub; i++)
+		used |= plan->sub[i].pat->params;
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (given[i] != NULL && !(used & opts[i].bit))
+			fprintf(stderr, "patlab: note: %s is ignored: no chosen pattern uses it\n",
+				opts[i].name);
+}
+
+/* The dimensions of a sub-grid besides the kind: topology .. timeout, see expand(). */
+#define PB_DIMS 8
+
+/* add_point - append the point of @g at list indexes @ix (see expand()) and kind @k. */
+static int add_point(struct pb_plan *plan, const struct pb_subgrid *g, const size_t ix[PB_DIMS],
+		     size_t k, size_t scenario, size_t *cap, char *err, size_t n)
+{
+	struct pl_chan_kind_info info;
+	struct pb_point *pt;
+	double depth = g->depth.v[ix[1]];
+
+	/* Presets ask for depth 0 only where it means something: kinds with rendezvous. */
+	if (depth == 0 && g->zero_rendezvous_only && (g->pat->params & PL_PARAM_CHAN_KIND) &&
+	    (pl_chan_kind_info(g->kinds[k], &info) != 0 || !info.rendezvous))
+		return 0;
+	if (plan->n_points >= 100000)
+		return err_msg(err, n, "the grid has more than 100000 points");
+	if (plan->n_points == *cap) {
+		*cap = *cap ? 2 * *cap : 64;
+		plan->points = xrealloc(plan->points, *cap * sizeof(*plan->points));
+	}
+	pt = &plan->points[plan->n_points++];
+	memset(pt, 0, sizeof(*pt));
+	pt->pat = g->pat;
+	pt->scenario = scenario;
+	pl_params_init(&pt->p);
+	pt->p.chan_kind = g->kinds[k];
+	pt->p.producers = g->prod[ix[0]];
+	pt->p.consumers = g->cons[ix[0]];
+	pt->p.queue_depth = isinf(depth) ? PL_CHAN_UNBOUNDED : (size_t)depth;
+	pt->p.stages = (unsigned)g->stages.v[ix[2]];
+	pt->p.work_ns = (int64_t)g->work.v[ix[3]];
+	pt->p.rate_target = g->rate.v[ix[4]];
+	pt->p.policy = g->n_policies ? g->policies[ix[5]] : NULL;
+	pt->p.spin_ns = (int64_t)g->spin.v[ix[6]];
+	pt->p.timeout_ns = (int64_t)g->timeout.v[ix[7]];
+	pt->p.seconds = plan->seconds;
+	pt->p.messages = plan->messages;
+	pt->p.warmup_s = plan->warmup_s;
+	pt->p.seed = plan->seed;
+	label_point(pt);
+	return 0;
+}
+
+/*
+ * expand - every combination of every sub-grid's lists, in the order topology, depth,
+ * stages, work, rate, policy, spin, timeout (an odometer whose last wheel turns fastest), and
+ * inside each combination (a scenario) every kind.
+ */
+static int expand(struct pb_plan *plan, bool single, char *err, size_t n)
+{
+	size_t cap = 0, scenario = 0;
+
+	for (size_t s = 0; s < plan->n_sub; s++) {
+		const struct pb_subgrid *g = &plan->sub[s];
+		const size_t len[PB_DIMS] = {g->n_topos,  g->depth.n,
+					     g->stages.n, g->work.n,
+					     g->rate.n,	  g->n_policies ? g->n_policies : 1,
+					     g->spin.n,	  g->timeout.n};
+		size_t combos = 1;
+
+		for (int d = 0; d < PB_DIMS; d++)
+			combos *= len[d];
+		if (single && combos * g->n_kinds != 1)
+			return err_msg(err, n,
+				       "run: one value per parameter (use sweep for lists)");
+		for (size_t c = 0; c < combos; c++, scenario++) {
+			size_t ix[PB_DIMS], rest = c;
+
+			for (int d = PB_DIMS - 1; d >= 0; d--) {
+				ix[d] = rest % len[d];
+				rest /= len[d];
+			}
+			for (size_t k = 0; k < g->n_kinds; k++) {
+				int e = add_point(plan, g, ix, k, scenario, &cap, err, n);
+
+				if (e != 0)
+					return e;
+			}
+		}
+	}
+	if (plan->n_points == 0)
+		return err_msg(err, n, "the grid is empty");
+	return 0;
+}
+
+/*
+ * select_pattern - add @pat's sub-grids from the preset @from (several for "full"), or a
+ * default sub-grid when the preset has none; nothing when @plan has it already.
+ */
+static void select_pattern(struct pb_plan *plan, const struct pb_plan *from,
+			   const struct pl_pattern *pat)
+{
+	bool found = false;
+
+	for (size_t s = 0; s < plan->n_sub; s++)
+		if (plan->sub[s].pat == pat)
+			return;
+	for (size_t s = 0; s < from->n_sub && plan->n_sub < PB_MAX_SUB; s++) {
+		if (from->sub[s].pat != pat)
+			continue;
+		plan->sub[plan->n_sub++] = from->sub[s];
+		found = true;
+	}
+	if (!found && plan->n_sub < PB_MAX_SUB)
+		sub_default(&plan->sub[plan->n_sub++], pat);
+}
+
+int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, char *err, size_t n)
+{
+	const struct pl_pattern *const *all = pl_patterns();
+	double v = 0;
+	int e;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->preset = single ? NULL : (o->preset ? o->preset : "quick");
+	plan->seed = 1;
+	plan->latency = !o->no_latency;
+	if (plan->preset == NULL) {
+		plan->reps = 1;
+		plan->seconds = 1.0;
+		plan->warmup_s = 0.1;
+	} else if (strcmp(plan->preset, "quick") == 0) {
+		preset_quick(plan);
+	} else if (strcmp(plan->preset, "full") == 0) {
+		preset_full(plan);
+	} else {
+		return err_msg(err, n, "--preset: unknown preset '%s' (valid: quick, full)",
+			       plan->preset);
+	}
+
+	/* --pattern: keep the preset's sub-grids of those patterns; others get the default. */
+	if (o->pattern != NULL || plan->n_sub == 0) {
+		struct pb_plan from = *plan;
+		const char *list = o->pattern ? o->pattern : "chan";
+		char buf[512], *save = NULL, *item;
+
+		plan->n_sub = 0;
+		snprintf(buf, sizeof(buf), "%s", list);
+		for (item = strtok_r(buf, ",", &save); item != NULL;
+		     item = strtok_r(NULL, ",", &save)) {
+			const struct pl_pattern *const *pp;
+			bool any = false;
+
+			for (pp = all; *pp != NULL; pp++) {
+				if (strcmp(item, "all") != 0 && strcmp(item, (*pp)->name) != 0)
+					continue;
+				any = true;
+				select_pattern(plan, &from, *pp);
+			}
+			if (!any) {
+				char valid[256];
+				const char *names[32];
+				size_t k = 0;
+
+				for (pp = all; *pp != NULL && k < 31; pp++)
+					names[k++] = (*pp)->name;
+				names[k] = NULL;
+				names_joined(names, valid, sizeof(valid));
+				return err_msg(err, n,
+					       "--pattern: unknown pattern '%s' (valid: %s, "
+					       "all)",
+					       item, valid);
+			}
+		}
+		if (plan->n_sub == 0)
+			return err_msg(err, n, "--pattern: empty list");
+	}
+	if (o->ratio && (o->producers || o->consumers))
+		return err_msg(err, n, "--ratio cannot be combined with --producers/--consumers");
+	for (size_t s = 0; s < plan->n_sub; s++)
+		if ((e = apply_overrides(o, &plan->sub[s], err, n)))
+			return e;
+	if (o->reps) {
+		if ((e = parse_count("--reps", o->reps, 1, 1000, &v, true, err, n)))
+			return e;
+		plan->reps = (unsigned)v;
+	}
+	if (o->seconds && o->messages)
+		return err_msg(err, n, "--seconds and --messages exclude each other");
+	if (o->seconds) {
+		if ((e = parse_count("--seconds", o->seconds, 0.001, 3600, &v, false, err, n)))
+			return e;
+		plan->seconds = v;
+	}
+	if (o->messages) {
+		if ((e = parse_count("--messages", o->messages, 1, 1e12, &v, true, err, n)))
+			return e;
+		plan->messages = (uint64_t)v;
+	}
+	if (o->warmup) {
+		if ((e = parse_count("--warmup", o->warmup, 0, 600, &v, false, err, n)))
+			return e;
+		plan->warmup_s = v;
+	}
+	if (o->seed) {
+		if ((e = parse_count("--seed", o->seed, 0, 9007199254740992.0, &v, true, err, n)))
+			return e;
+		plan->seed = (uint64_t)v;
+	}
+	note_ignored(o, plan);
+	return expand(plan, single, err, n);
+}
+
+void pb_plan_free(struct pb_plan *plan)
+{
+	free(plan->points);
+	plan->points = NULL;
+	plan->n_points = 0;
+}
+
+/* ---------------------------------------------------------------- execution */
+
+static const char *fmt_dur(double s, char *buf, size_t n)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 60)
+		snprintf(buf, n, "%.0fs", s);
+	else if (s < 3600)
+		snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+	else
+		snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+	return buf;
+}
+
+static void fill_row(struct pb_row *w, const struct pb_point *pt, unsigned rep,
+		     const struct pl_result *r)
+{
+	const struct pl_params *p = &pt->p;
+	unsigned used = pt->pat->params;
+	size_t len = 0;
+
+	pb_utc_now(w->timestamp, sizeof(w->timestamp));
+	snprintf(w->pattern, sizeof(w->pattern), "%s", pt->pat->name);
+	snprintf(w->kind, sizeof(w->kind), "%s", (used & PL_PARAM_CHAN_KIND) ? p->chan_kind : "-");
+	if (!(used & PL_PARAM_POLICY) || pt->pat->policies == NULL)
+		snprintf(w->policy, sizeof(w->policy), "-");
+	else
+		snprintf(w->policy, sizeof(w->policy), "%s",
+			 p->policy ? p->policy : pt->pat->policies[0]);
+	pb_field_clean(w->kind);
+	pb_field_clean(w->policy);
+	w->producers = p->producers;
+	w->consumers = p->consumers;
+	w->stages = p->stages;
+	w->depth = p->queue_depth == PL_CHAN_UNBOUNDED ? PB_DEPTH_UNBOUNDED : p->queue_depth;
+	w->work_ns = p->work_ns;
+	w->rate = p->rate_target;
+	w->spin_ns = p->spin_ns == PL_SPIN_KIND_DEFAULT ? PL_CHAN_SPIN_NS_DEFAULT : p->spin_ns;
+	w->timeout_ns = p->timeout_ns;
+	w->rep = rep + 1;
+	w->warmup_s = p->warmup_s;
+	w->seed = p->seed;
+	w->messages = r->messages;
+	w->seconds = r->seconds;
+	w->tput = r->seconds > 0 ? (double)r->messages / r->seconds : 0;
+	if (r->latency != NULL)
+		w->lat = pl_hist_summarize(r->latency);
+	w->dropped = r->dropped;
+	w->rejected = r->rejected;
+	w->lost = r->lost;
+	snprintf(w->extras, sizeof(w->extras), "-");
+	for (unsigned i = 0; i < r->n_extras && len < sizeof(w->extras); i++)
+		len += (size_t)snprintf(w->extras + len, sizeof(w->extras) - len, "%s%s=%.6g",
+					i ? ";" : "", r->extras[i].name, r->extras[i].value);
+	/* ';' separates extras; only the names and numbers could carry anything else. */
+	for (char *c = w->extras; *c; c++)
+		if (*c == ',' || *c == '"' || *c == '\n')
+			*c = ' ';
+}
+
+static void progress(bool tty, size_t done, size_t total, double eta, unsigned rep, unsigned reps,
+		     const char *label, const char *tail)
+{
+	char d[32];
+
+	fprintf(stderr, "%s[%4zu/%zu %3.0f%% ETA %s] rep %u/%u %s%s%s", tty ? "\r\033[K" : "", done,
+		total, total ? 100.0 * (double)done / (double)total : 100.0,
+		fmt_dur(eta, d, sizeof(d)), rep, reps, label, tail ? ": " : "", tail ? tail : "");
+	if (!tty || tail != NULL)
+		fputc(tty && tail == NULL ? '\r' : '\n', stderr);
+	fflush(stderr);
+}
+
+int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
+		    int (*row_done)(struct pb_run *run))
+{
+	pl_hist *hist = plan->latency ? pl_hist_new() : NULL;
+	size_t live = 0, done = 0, total;
+	bool tty = !quiet && isatty(STDERR_FILENO);
+	int64_t t_begin = pl_now_ns();
+	double per_run = plan->warmup_s + (plan->messages ? 0.5 : plan->seconds) + 0.02;
+
+	if (plan->latency && hist == NULL) {
+		fputs("patlab: out of memory\n", stderr);
+		return PB_EXIT_FAILED;
+	}
+	/* Points the patterns refuse outright: say so once, never run them. */
+	for (size_t i = 0; i < plan->n_points; i++) {
+		struct pb_point *pt = &plan->points[i];
+		struct pl_result r;
+		int e;
+
+		pl_result_init(&r, NULL);
+		e = pt->pat->check ? pt->pat->check(&pt->p, &r)
+				   : pl_pattern_check_params(pt->pat, &pt->p, 1, 1, &r);
+		if (e == 0) {
+			live++;
+			continue;
+		}
+		pt->skip = true;
+		if (e == -ENOTSUP) {
+			pb_run_note(&run->skipped, &run->n_skipped, pt->label, r.why);
+			if (!quiet)
+				fprintf(stderr, "skip: %s: %s\n", pt->label, r.why);
+		} else {
+			pb_run_note(&run->failed, &run->n_failed, pt->label, r.why);
+			fprintf(stderr, "patlab: %s: %s\n", pt->label, r.why);
+		}
+	}
+	total = live * plan->reps;
+	run->points = plan->n_points;
+	run->runs_total = total;
+
+	for (unsigned rep = 0; rep < plan->reps; rep++) {
+		for (size_t g0 = 0; g0 < plan->n_points;) {
+			size_t g1 = g0;
+
+			while (g1 < plan->n_points &&
+			       plan->points[g1].scenario == plan->points[g0].scenario)
+				g1++;
+			for (size_t j = 0; j < g1 - g0; j++) {
+				struct pb_point *pt = &plan->points[g0 + (j + rep) % (g1 - g0)];
+				struct pl_result r;
+				char tail[160], a[32], b[32], c[32];
+				double elapsed, eta;
+				int e;
+
+				if (pt->skip)
+					continue;
+				if (pb_stop_requested) {
+					pl_hist_free(hist);
+					return PB_EXIT_INTERRUPT;
+				}
+				elapsed = (double)(pl_now_ns() - t_begin) / 1e9;
+				eta = done ? elapsed / (double)done * (double)(total - done)
+					   : per_run * (double)(total - done);
+				if (tty)
+					progress(tty, done, total, eta, rep + 1, plan->reps,
+						 pt->label, NULL);
+				if (hist != NULL)
+					pl_hist_reset(hist);
+				pl_result_init(&r, hist);
+				e = pl_pattern_run(pt->pat, &pt->p, &r);
+				if (e != 0) {
+					pt->skip = true;
+					total -= plan->reps - rep;
+					if (e == -ENOTSUP) {
+						pb_run_note(&run->skipped, &run->n_skipped,
+							    pt->label, r.why);
+						if (!quiet)
+							fprintf(stderr, "%sskip: %s: %s\n",
+								tty ? "\r\033[K" : "", pt->label,
+								r.why);
+					} else {
+						pb_run_note(&run->failed, &run->n_failed, pt->label,
+							    r.why);
+						fprintf(stderr, "%spatlab: FAILED %s: %s\n",
+							tty ? "\r\033[K" : "", pt->label, r.why);
+					}
+					continue;
+				}
+				fill_row(pb_run_add_row(run), pt, rep, &r);
+				done++;
+				if (row_done != NULL && row_done(run) != 0) {
+					pl_hist_free(hist);
+					return PB_EXIT_FAILED;
+				}
+				if (quiet)
+					continue;
+				{
+					const struct pb_row *w = &run->rows[run->n_rows - 1];
+
+					snprintf(tail, sizeof(tail), "%s M/s  p50 %s  p99 %s%s",
+						 pb_fmt_tput(w->tput, a, sizeof(a)),
+						 pb_fmt_ns((double)w->lat.p50, b, sizeof(b)),
+						 pb_fmt_ns((double)w->lat.p99, c, sizeof(c)),
+						 w->lost ? "  LOST MESSAGES" : "");
+				}
+				elapsed = (double)(pl_now_ns() - t_begin) / 1e9;
+				eta = elapsed / (double)done * (double)(total - done);
+				progress(tty, done, total, eta, rep + 1, plan->reps, pt->label,
+					 tail);
+			}
+			g0 = g1;
+		}
+	}
+	pl_hist_free(hist);
+	return PB_EXIT_OK;
+}

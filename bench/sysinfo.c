@@ -144,10 +144,11 @@ static int capture(char *const argv[], char *buf, size_t n)
 
 static void git_rev(char *buf, size_t n)
 {
-	char rev[64], dirty[64];
-	char *rev_argv[] = {"git", "-C", PATLAB_SOURCE_DIR, "rev-parse", "--short=12", "HEAD", NULL};
-	char *st_argv[] = {"git",	 "-C", PATLAB_SOURCE_DIR, "status", "--porcelain",
-			   "--untracked-files=no", NULL};
+	char rev[32], dirty[64];
+	char *rev_argv[] = {"git",  "-C", PATLAB_SOURCE_DIR, "rev-parse", "--short=12",
+			    "HEAD", NULL};
+	char *st_argv[] = {
+	    "git", "-C", PATLAB_SOURCE_DIR, "status", "--porcelain", "--untracked-files=no", NULL};
 
 	if (capture(rev_argv, rev, sizeof(rev)) != 0 || rev[0] == '\0') {
 		snprintf(buf, n, "unknown");

@@ -158,17 +158,19 @@ static inline struct waiter *wq_pop(struct wq *q)
 
 /*
  * complete - give @w its final @state (W_DONE or W_CLOSED). Call under the channel lock with
- * @w already unlinked and its @msg set; touch @w no more afterwards: its owner may return as
- * soon as it sees the final state. Returns the word to futex-wake after unlocking (the owner
- * went to sleep), or NULL. A wake on a word whose owner has already gone is harmless: futex
- * waits everywhere tolerate spurious wakeups.
+ * @w already unlinked, its @msg set and the channel's new state already published (publish()):
+ * the owner may act on the channel as soon as it sees the final state, and its next snapshot
+ * read must not predate what it was told (e.g. a receiver woken by close must see "closed" in
+ * try_recv). Touch @w no more afterwards: its owner may return as soon as it sees it. Returns the
+ * word to futex-wake after unlocking (the owner went to sleep), or NULL. A wake on a word whose
+ * owner has already gone is harmless: futex waits everywhere tolerate spurious wakeups.
  */
 static inline _Atomic uint32_t *complete(struct waiter *w, uint32_t state)
 {
-	/* Release publishes @msg (and, for a sender, that its message was taken) to the owner's
-	 * acquire of @state. The exchange is ordered with the owner's WAITING -> SLEEPING CAS
-	 * on the same word: either the owner sees the final state and does not sleep, or we see
-	 * SLEEPING and wake it. */
+	/* Release publishes @msg and the snapshot store before us (and, for a sender, that its
+	 * message was taken) to the owner's acquire of @state. The exchange is ordered with the
+	 * owner's WAITING -> SLEEPING CAS on the same word: either the owner sees the final state
+	 * and does not sleep, or we see SLEEPING and wake it. */
 	uint32_t old = atomic_exchange_explicit(&w->state, state, memory_order_release);
 
 	return old == W_SLEEPING ? &w->state : NULL;
@@ -290,8 +292,8 @@ static inline int send_locked(struct mchan *c, void *msg, _Atomic uint32_t **wk)
 	if (w) {
 		/* A parked receiver implies an empty buffer: hand the message over. */
 		w->msg = msg;
-		*wk = complete(w, W_DONE);
 		publish(c);
+		*wk = complete(w, W_DONE);
 		return 0;
 	}
 	if (c->h.count < c->cap) {
@@ -321,20 +323,21 @@ static inline int recv_locked(struct mchan *c, void **msg, _Atomic uint32_t **wk
 			/* Full buffer and a parked sender: its message takes the freed tail slot,
 			 * which is the old head, behind every buffered message (FIFO). */
 			c->slots[h] = w->msg;
-			*wk = complete(w, W_DONE);
 		} else {
 			c->h.count--;
 		}
 		c->h.head = h + 1 == c->cap ? 0 : h + 1;
 		publish(c);
+		if (w)
+			*wk = complete(w, W_DONE);
 		return 0;
 	}
 	w = wq_pop(&c->h.sendq);
 	if (w) {
 		/* Capacity 0: straight from the parked sender. */
 		*msg = w->msg;
-		*wk = complete(w, W_DONE);
 		publish(c);
+		*wk = complete(w, W_DONE);
 		return 0;
 	}
 	return c->h.closed ? -EPIPE : -EAGAIN;
@@ -572,6 +575,7 @@ static int mutex_try_recv(pl_chan *ch, void **msg)
 static int mutex_close(pl_chan *ch)
 {
 	struct mchan *c = M(ch);
+	struct wq rq, sq;
 	struct waiter *w;
 
 	lock(&c->h.lk);
@@ -581,13 +585,17 @@ static int mutex_close(pl_chan *ch)
 	}
 	c->h.closed = true;
 	/* Every parked receiver (the buffer is empty when any exists) and every parked sender
-	 * (its message is not delivered) finishes with "closed". Woken under the lock: the
-	 * list is unbounded and close happens once. */
-	while ((w = wq_pop(&c->h.recvq)) != NULL)
-		wake(complete(w, W_CLOSED));
-	while ((w = wq_pop(&c->h.sendq)) != NULL)
-		wake(complete(w, W_CLOSED));
+	 * (its message is not delivered) finishes with "closed". Detach both queues and publish
+	 * the closed state first (see complete()), then complete them; woken under the lock:
+	 * the list is unbounded and close happens once. */
+	rq = c->h.recvq;
+	sq = c->h.sendq;
+	c->h.recvq = c->h.sendq = (struct wq){NULL, NULL};
 	publish(c);
+	while ((w = wq_pop(&rq)) != NULL)
+		wake(complete(w, W_CLOSED));
+	while ((w = wq_pop(&sq)) != NULL)
+		wake(complete(w, W_CLOSED));
 	unlock(&c->h.lk);
 	return 0;
 }

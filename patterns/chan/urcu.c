@@ -35,20 +35,27 @@
  * Senders keep @recvd_seen, a lower bound of @recvd on their own cache line, and read
  * @recvd (the consumers' line) only when the bound says the channel may be full.
  *
- * Blocking: pl__block() over the try operations, with two eventcounts. Receivers wait on
- * @not_empty; a sender notifies it only when its enqueue found the queue empty (the "was
- * empty" result of cds_wfcq_enqueue). No wakeup is lost: a receiver parks only after seeing,
- * after its pl__evc_prepare(), an empty queue and a count of 0 in @sent. Every send counted
- * there had then been dequeued, the last dequeue reset the queue's tail to its head, and
- * every later send reserves after that load; the first of them to reach liburcu's xchg on
- * the tail finds the queue empty (the xchg, a full barrier, is ordered after our consumer
- * lock release and our seq_cst load by x86's total order of locked operations and TSO) and
- * notifies every waiter. Its seq_cst CAS comes after the receiver's load, so the fence in
- * pl__evc_notify() sees the announced waiter (Dekker, as park.h describes). Sends into a
- * non-empty queue skip the notify: no fence at all on the common path. Because one
- * notification stands for possibly many messages, it wakes all waiting receivers.
- * Bounded senders wait on @not_full; every receive notifies one of them (a fence and a load
- * when nobody waits). Close notifies both sides with INT32_MAX.
+ * Blocking: spin (the channel's budget), then pl__block() over the try operations, with two
+ * eventcounts; a waker costs nothing when nobody parks.
+ * - Receivers park on @not_empty. A sender notifies it (all waiters: one notification may
+ *   stand for several messages) only when cds_wfcq_enqueue() reports that the queue was
+ *   empty, so sends into a non-empty queue pay no fence at all. No wakeup is lost: a receiver
+ *   parks only after it saw, after its pl__evc_prepare(), an empty queue and a count of 0 in
+ *   @sent. Every send counted there had been dequeued, and the dequeue of the last one reset
+ *   the queue's tail to its head before the @recvd store and unlock that our lock acquire
+ *   read. Any later send reserves after our load, so its CAS, then its xchg on the tail, come
+ *   after that reset: liburcu's xchg/cmpxchg are full-barrier RMWs, as strong as seq_cst
+ *   ones, so with our seq_cst accesses they sit in one total order consistent with
+ *   happens-before. The first such xchg therefore finds the queue empty and notifies, and
+ *   its fence (after its CAS, after our load) sees our announced waiter (park.h's Dekker).
+ * - Bounded senders park on @not_full. Before parking, a sender raises @full_waiting and
+ *   re-reads @recvd (full_announce); a receive stores @recvd (seq_cst), then loads the flag
+ *   (seq_cst). Either the sender sees the freed slot or the receiver sees the flag, takes it
+ *   down and wakes every parked sender (those still facing a full channel raise it again).
+ *   So a receive costs one load when no sender parks, and the wake-up system call happens
+ *   once per round of parked senders, not once per receive while they wake up.
+ * - Close wakes both sides (INT32_MAX); a cancelled context wakes its waiter through
+ *   pl__block()'s watch.
  *
  * Nodes. A node is the queue link plus the message. Nodes come from a per-thread cache of two
  * magazines (Bonwick): @cur holds up to MAG nodes, @full exactly MAG. A receiver's freed
@@ -252,8 +259,8 @@ struct uchan {
 	alignas(PL_FALSE_SHARING) struct __cds_wfcq_head head; /* under @lock */
 	/* 0 free, 1 held, 2 held and someone may sleep in pl__futex_wait() on it. */
 	_Atomic uint32_t lock;
-	/* Receives so far; stored (release) only under @lock, read by senders (acquire) and
-	 * len. Pairs: under the lock, @lock's acquire orders it; for senders see send_try. */
+	/* Receives so far. Stored only under @lock (release; seq_cst when bounded, see
+	 * recv_try), read without it by recv_try's early exit, senders and len. */
 	_Atomic uint64_t recvd;
 
 	/* Senders' line: the queue tail (liburcu's xchg target). */
@@ -276,9 +283,10 @@ _Static_assert(offsetof(struct uchan, tail) - offsetof(struct uchan, head) >= PL
 _Static_assert(offsetof(struct uchan, sent) - offsetof(struct uchan, tail) >= PL_FALSE_SHARING,
 	       "sent apart from tail");
 
+/* Through void *: urcu_create() allocated the channel with the struct's own alignment. */
 static inline struct uchan *to_uchan(pl_chan *ch)
 {
-	return (struct uchan *)ch;
+	return (struct uchan *)(void *)ch;
 }
 
 /* Consumer lock: a three-state futex mutex (Drepper, "Futexes Are Tricky", mutex2). Held for
@@ -441,6 +449,18 @@ static int recv_try(void *ch, void *out)
 	unsigned step = 0;
 	uint64_t r, s;
 
+	/* Empty without the lock: spinning receivers stay off the lock and the queue. The peek
+	 * (which liburcu allows without mutual exclusion) only saves the load of @sent while
+	 * messages flow; the verdict is the count alone. @recvd first (acquire: pairs with the
+	 * store of the receive that made it, so that receive's dequeue happens before), then
+	 * @sent: @recvd <= sent/2 always and only grows, so s/2 == r means the channel was
+	 * empty at the load of @sent, which linearizes the failure as in the locked path. */
+	if (cds_wfcq_empty(&c->head, &c->tail)) {
+		r = atomic_load_explicit(&c->recvd, memory_order_acquire);
+		s = atomic_load_explicit(&c->sent, memory_order_seq_cst);
+		if (s / ONE == r)
+			return (s & CLOSED) ? -EPIPE : -EAGAIN;
+	}
 	consumer_lock(c);
 	/* Relaxed: only lock holders store @recvd, and the lock's acquire orders us after. */
 	r = atomic_load_explicit(&c->recvd, memory_order_relaxed);
@@ -460,23 +480,28 @@ static int recv_try(void *ch, void *out)
 		/* A reserved send has not finished its enqueue: it will, in a few steps. */
 		inflight_backoff(&step);
 	}
-	/* Acquire pairs with the release store in send_try(). */
+	/* Acquire pairs with the release store in send_attempt(). */
 	*(void **)out = atomic_load_explicit(&((struct unode *)q)->msg, memory_order_acquire);
-	/* Release pairs with the senders' load of @recvd in send_try() (and the next holder's
-	 * lock acquire); the notify's fence orders it before the load of the waiter count. */
-	atomic_store_explicit(&c->recvd, r + 1, memory_order_release);
+	if (!c->bounded) {
+		/* Release pairs with the acquire loads in recv_try()'s early exit and urcu_len();
+		 * lock holders are ordered by the lock. */
+		atomic_store_explicit(&c->recvd, r + 1, memory_order_release);
+		consumer_unlock(c);
+		node_put((struct unode *)q);
+		return 0;
+	}
+	/* seq_cst store, then (after the unlock) the seq_cst load of @full_waiting: Dekker with
+	 * full_announce()'s store of the flag and re-read of @recvd. Either that sender sees the
+	 * slot we freed, or we see its flag. Also pairs with the senders' loads of @recvd. */
+	atomic_store_explicit(&c->recvd, r + 1, memory_order_seq_cst);
 	consumer_unlock(c);
 	node_put((struct unode *)q);
-	/* seq_cst fence: orders the store of @recvd before the load of @full_waiting (Dekker
-	 * with full_announce()). A sender that announced sleeps, or is about to, on @not_full:
-	 * take the flag down and wake every sender; those still facing a full channel announce
-	 * again before they sleep. */
-	if (c->bounded) {
-		atomic_thread_fence(memory_order_seq_cst);
-		if (atomic_load_explicit(&c->full_waiting, memory_order_relaxed) &&
-		    atomic_exchange_explicit(&c->full_waiting, 0, memory_order_seq_cst))
-			pl__evc_notify(&c->not_full, INT32_MAX);
-	}
+	/* A sender announced that it sleeps, or is about to, on @not_full: take the flag down
+	 * and wake every sender; those still facing a full channel announce again before they
+	 * sleep. */
+	if (atomic_load_explicit(&c->full_waiting, memory_order_seq_cst) &&
+	    atomic_exchange_explicit(&c->full_waiting, 0, memory_order_seq_cst))
+		pl__evc_notify(&c->not_full, INT32_MAX);
 	return 0;
 }
 
@@ -533,7 +558,7 @@ static int urcu_close(pl_chan *ch)
 
 static size_t urcu_len(const pl_chan *ch)
 {
-	const struct uchan *c = (const struct uchan *)ch;
+	const struct uchan *c = (const struct uchan *)(const void *)ch;
 	/* A snapshot: @recvd first, so the difference is never below the true count at the
 	 * load of @sent, then clamped to [0, cap]. Acquire/seq_cst for a coherent pair. */
 	uint64_t r = atomic_load_explicit(&c->recvd, memory_order_acquire);

@@ -39,6 +39,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -53,7 +54,11 @@
 /* After a close, every thread must have returned within this long, or we abort the process. */
 #define PL_WL_JOIN_NS (10 * INT64_C(1000000000))
 
-enum { PH_WARMUP = 0, PH_MEASURE = 1, PH_STOP = 2 };
+enum {
+	PH_WARMUP = 0,
+	PH_MEASURE = 1,
+	PH_STOP = 2
+};
 
 extern const struct pl_pattern pl__pattern_chan, pl__pattern_pingpong;
 
@@ -69,12 +74,14 @@ struct wl_thread {
 	/* Written by the owner; read by the main thread after the join. */
 	pl_hist *hist;
 	uint64_t share; /* messages mode: measured messages this producer sends */
-	uint64_t sent;  /* sends that returned 0, warm-up included */
+	uint64_t sent;	/* sends that returned 0, warm-up included */
 	uint64_t measured_sent;
 	uint64_t received; /* receives that returned 0, warm-up included */
-	uint64_t measured; /* measured messages received (or round trips) */
-	int64_t last_ns;   /* clock at the last measured receive (messages mode) */
-	int err;           /* an unexpected error from a channel operation */
+	/* Measured messages received (or round trips): written by the owner only, read by
+	 * window_has_data() while running (relaxed: a count, orders nothing) and after the join. */
+	_Atomic uint64_t measured;
+	int64_t last_ns; /* clock at the last measured receive (messages mode) */
+	int err;	 /* an unexpected error from a channel operation */
 	/* Bumped by the owner (relaxed: a heartbeat, orders nothing), read by stall_check(). */
 	_Atomic uint64_t progress;
 };
@@ -84,7 +91,7 @@ struct wl {
 	bool pingpong;
 	bool ran;
 	pl_chan *a, *b; /* b: pingpong's return channel */
-	unsigned n;     /* threads */
+	unsigned n;	/* threads */
 	struct wl_thread *t;
 	/*
 	 * The phase: written by the main thread only, read by the workers once per message.
@@ -94,11 +101,11 @@ struct wl {
 	_Alignas(PL_FALSE_SHARING) _Atomic int phase;
 	/* Producers that finished (release, pairs with the acquire load in wait_producers()). */
 	_Atomic unsigned producers_done;
-	/* The start gate: workers wait on @cond until @go is set (or @abort). */
+	/* The start gate: workers wait on @cond until @go is non-zero. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned ready; /* under @lock */
-	int go;         /* under @lock: 1 start, -1 abort (a thread could not be created) */
+	int go;		/* under @lock: 1 start, -1 abort (a thread could not be created) */
 	/* Set by the main thread before opening the gate; read by workers after it (the gate's
 	 * mutex orders it). */
 	int64_t t_start;
@@ -110,7 +117,7 @@ struct wl {
 };
 
 static int fail(struct pl_result *r, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(struct pl_result *r, int err, const char *fmt, ...)
 {
@@ -156,10 +163,21 @@ static void gate_open(struct wl *w, unsigned count, int go)
 	PL_CHECK(pthread_mutex_unlock(&w->lock));
 }
 
+/* bump - add one to a counter only its owner writes: a plain load and store, no RMW. */
+static inline void bump(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
 static inline void beat(struct wl_thread *t)
 {
-	atomic_store_explicit(&t->progress, atomic_load_explicit(&t->progress, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	bump(&t->progress);
+}
+
+static inline uint64_t measured_of(struct wl_thread *t)
+{
+	return atomic_load_explicit(&t->measured, memory_order_relaxed);
 }
 
 static inline int phase(struct wl *w)
@@ -180,7 +198,12 @@ static void busy_wait_ns(int64_t ns)
 		pl__cpu_relax();
 }
 
-/* Open loop: wait for the intended send time @due (sleeping when far, polling when near). */
+/*
+ * Open loop: wait for the intended send time @due: sleep when far (a timed sleep may wake
+ * ~50 us late: timer slack), then yield rather than spin, so that waiting producers leave
+ * the CPU to the consumers when threads outnumber cores. Lateness is not hidden: the
+ * message is stamped with @due, not with the time it actually left.
+ */
 static void wait_due(struct wl_thread *t, int64_t due)
 {
 	for (;;) {
@@ -188,10 +211,10 @@ static void wait_due(struct wl_thread *t, int64_t due)
 
 		if (left <= 0)
 			return;
-		if (left > 200000)
-			sleep_until(due - 100000);
+		if (left > 200000) /* at most 1 s at a time: the stall check counts beats */
+			sleep_until(left > 1000000000 ? pl_now_ns() + 1000000000 : due - 100000);
 		else
-			pl__cpu_relax();
+			sched_yield();
 		beat(t);
 	}
 }
@@ -260,7 +283,7 @@ static void *consumer_main(void *arg)
 		v = (uint64_t)(uintptr_t)m;
 		t->received++;
 		if (v & 1) {
-			t->measured++;
+			bump(&t->measured);
 			if (w->need_clock) {
 				int64_t now = pl_now_ns();
 
@@ -290,7 +313,7 @@ static void *pinger_main(void *arg)
 		int64_t ts = 0;
 		int rc;
 
-		if (ph == PH_STOP || (by_count && ph == PH_MEASURE && t->measured == t->share))
+		if (ph == PH_STOP || (by_count && ph == PH_MEASURE && measured_of(t) == t->share))
 			break;
 		if (w->need_clock)
 			ts = pl_now_ns();
@@ -309,7 +332,7 @@ static void *pinger_main(void *arg)
 		}
 		t->received++;
 		if (ph == PH_MEASURE) {
-			t->measured++;
+			bump(&t->measured);
 			if (w->need_clock) {
 				int64_t now = pl_now_ns();
 
@@ -385,8 +408,8 @@ static pl_chan *new_chan(const struct pl_params *p, struct pl_result *r, int *er
 		*err = fail(r, -ENOTSUP, "kind %s is not implemented in this build (ENOSYS)",
 			    p->chan_kind);
 	else if (errno == EINVAL)
-		*err = fail(r, -ENOTSUP, "kind %s refuses capacity %zu", p->chan_kind,
-			    p->queue_depth);
+		*err =
+		    fail(r, -ENOTSUP, "kind %s refuses capacity %zu", p->chan_kind, p->queue_depth);
 	else
 		*err = fail(r, -errno, "pl_chan_new_opts(%s, %zu): %s", p->chan_kind,
 			    p->queue_depth, strerror(errno));
@@ -398,8 +421,8 @@ static int wl_setup(const struct pl_params *p, void **state, struct pl_result *r
 	struct wl *w;
 	int err = -ENOMEM;
 
-	w = aligned_alloc(PL_FALSE_SHARING, (sizeof(*w) + PL_FALSE_SHARING - 1) /
-						    PL_FALSE_SHARING * PL_FALSE_SHARING);
+	w = aligned_alloc(PL_FALSE_SHARING, (sizeof(*w) + PL_FALSE_SHARING - 1) / PL_FALSE_SHARING *
+						PL_FALSE_SHARING);
 	if (w == NULL)
 		return fail(r, -ENOMEM, "out of memory");
 	memset(w, 0, sizeof(*w));
@@ -419,6 +442,7 @@ static int wl_setup(const struct pl_params *p, void **state, struct pl_result *r
 		t->producer = pingpong ? i == 0 : i < p->producers;
 		t->idx = pingpong || t->producer ? i : i - p->producers;
 		atomic_init(&t->progress, 0);
+		atomic_init(&t->measured, 0);
 		/* Histograms where messages are timed: consumers, and the pinger. */
 		if (!t->producer || (pingpong && i == 0)) {
 			t->hist = pl_hist_new();
@@ -463,6 +487,15 @@ static bool stall_check(struct wl *w, int64_t now)
 		return false;
 	}
 	return now - w->last_progress_ns > PL_WL_STALL_NS;
+}
+
+/* window_has_data - some measured message (or round trip) has completed. */
+static bool window_has_data(struct wl *w)
+{
+	for (unsigned i = 0; i < w->n; i++)
+		if (measured_of(&w->t[i]) != 0)
+			return true;
+	return false;
 }
 
 /*
@@ -535,7 +568,7 @@ static int wl_run(void *state, struct pl_result *r)
 		if (t->producer && by_count)
 			t->share = w->pingpong ? p->messages
 					       : p->messages / producers +
-							 (t->idx < p->messages % producers);
+						     (t->idx < p->messages % producers);
 		if (t->hist != NULL)
 			pl_hist_reset(t->hist);
 	}
@@ -572,6 +605,14 @@ static int wl_run(void *state, struct pl_result *r)
 	}
 	if (!by_count) {
 		sleep_until(t1 + (int64_t)(p->seconds * 1e9));
+		/*
+		 * A window in which nothing completed measures nothing (an oversubscribed
+		 * machine can stall a round trip for longer than a short window): keep it open
+		 * until something did, or until the stall check gives up. The row records the
+		 * window's real length.
+		 */
+		while (!window_has_data(w) && !stall_check(w, pl_now_ns()))
+			sleep_until(pl_now_ns() + 1000000);
 		t2 = pl_now_ns();
 		atomic_store_explicit(&w->phase, PH_STOP, memory_order_relaxed);
 	}
@@ -598,13 +639,14 @@ static int wl_run(void *state, struct pl_result *r)
 			return fail(r, t->err, "a %s thread failed: %s",
 				    t->producer ? "sending" : "receiving", strerror(-t->err));
 		if (w->pingpong && i == 1)
-			continue; /* the ponger's counts are the pinger's, seen from the other side */
+			continue; /* the ponger's counts are the pinger's, seen from the other side
+				   */
 		sent += t->sent;
 		received += t->received;
 		if (w->pingpong || !t->producer) {
-			measured += t->measured;
-			if (t->measured < min_share)
-				min_share = t->measured;
+			measured += measured_of(t);
+			if (measured_of(t) < min_share)
+				min_share = measured_of(t);
 		}
 		if (t->hist != NULL && r->latency != NULL)
 			pl_hist_merge(r->latency, t->hist);
@@ -655,24 +697,24 @@ static int pingpong_setup(const struct pl_params *p, void **state, struct pl_res
 }
 
 const struct pl_pattern pl__pattern_chan = {
-	.name = "chan",
-	.summary = "P producers -> one channel -> C consumers; every message timed send to receive",
-	.params = PL_PARAM_CHAN_KIND | PL_PARAM_PRODUCERS | PL_PARAM_CONSUMERS |
-		  PL_PARAM_QUEUE_DEPTH | PL_PARAM_WORK_NS | PL_PARAM_RATE | PL_PARAM_SPIN,
-	.policies = NULL,
-	.check = chan_check,
-	.setup = chan_setup,
-	.run = wl_run,
-	.teardown = wl_teardown,
+    .name = "chan",
+    .summary = "P producers -> one channel -> C consumers; every message timed send to receive",
+    .params = PL_PARAM_CHAN_KIND | PL_PARAM_PRODUCERS | PL_PARAM_CONSUMERS | PL_PARAM_QUEUE_DEPTH |
+	      PL_PARAM_WORK_NS | PL_PARAM_RATE | PL_PARAM_SPIN,
+    .policies = NULL,
+    .check = chan_check,
+    .setup = chan_setup,
+    .run = wl_run,
+    .teardown = wl_teardown,
 };
 
 const struct pl_pattern pl__pattern_pingpong = {
-	.name = "pingpong",
-	.summary = "one message bounced between two threads through two channels; round trips",
-	.params = PL_PARAM_CHAN_KIND | PL_PARAM_QUEUE_DEPTH | PL_PARAM_SPIN,
-	.policies = NULL,
-	.check = pingpong_check,
-	.setup = pingpong_setup,
-	.run = wl_run,
-	.teardown = wl_teardown,
+    .name = "pingpong",
+    .summary = "one message bounced between two threads through two channels; round trips",
+    .params = PL_PARAM_CHAN_KIND | PL_PARAM_QUEUE_DEPTH | PL_PARAM_SPIN,
+    .policies = NULL,
+    .check = pingpong_check,
+    .setup = pingpong_setup,
+    .run = wl_run,
+    .teardown = wl_teardown,
 };

@@ -12,9 +12,9 @@
  * fixed at creation. pl_ctx_err() compares the clock with it and, once it has passed, latches
  * -ETIMEDOUT into @state with the same compare-and-swap, so an error once observed never
  * changes: a later cancel loses the race and keeps -ETIMEDOUT. For the same reason cancel
- * checks the deadline of every node it reaches and proposes -ETIMEDOUT for a node whose
- * deadline has passed (what any reader could already have seen). A deadline fires no watch;
- * blocked waiters bound their sleep by pl_ctx_deadline() (see ctx_watch.h).
+ * reads the clock at every node with a deadline that it reaches, and proposes -ETIMEDOUT for
+ * a node whose deadline has passed (what any reader could already have seen). A deadline fires no
+ * watch; blocked waiters bound their sleep by pl_ctx_deadline() (see ctx_watch.h).
  *
  * Tree and locks. Each node has a mutex protecting its child list, its watch list and its
  * @cancelled flag ("a cancel walk has settled this node"); a node's sibling links are protected
@@ -98,7 +98,10 @@ struct pl_ctx {
 	struct ctx_link sib;
 };
 
-/* @walked: the subtree below a settled node is not yet (all) settled / ... with a waiter / is. */
+/*
+ * Values of @walked, the futex word of a settled node: its subtree is still being walked
+ * (PENDING), the same with a thread asleep in walk_wait() (WAITED), or completely settled (DONE).
+ */
 enum {
 	WALK_PENDING = 0,
 	WALK_WAITED = 1,
@@ -203,15 +206,16 @@ static uint64_t load_state(pl_ctx *c)
 
 /*
  * settle - make @c (locked, not yet cancelled) done with @proposed, or -ETIMEDOUT when its
- * deadline is not after @now, unless already done (a latched deadline), then fire and forget
- * every watch. Watch functions run under @c's lock, so pl__ctx_unwatch() (which takes it)
- * cannot return while one runs.
+ * deadline has passed (the clock is read here, so a node that a long walk reaches after its
+ * deadline reports -ETIMEDOUT, as its timer would have in Go), unless already done (a latched
+ * deadline), then fire and forget every watch. Watch functions run under @c's lock, so
+ * pl__ctx_unwatch() (which takes it) cannot return while one runs.
  */
-static void settle(pl_ctx *c, uint64_t proposed, int64_t now)
+static void settle(pl_ctx *c, uint64_t proposed)
 {
 	uint64_t expected = 0;
 
-	if (c->deadline <= now)
+	if (c->deadline != INT64_MAX && c->deadline <= pl_now_ns())
 		proposed = pack(-ETIMEDOUT, -ETIMEDOUT);
 	atomic_compare_exchange_strong(&c->state, &expected, proposed);
 	c->cancelled = true;
@@ -268,7 +272,7 @@ static bool try_retain(pl_ctx *c)
  * caller holding a reference), depth-first, one lock at a time; see the top of the file.
  * Returns once the whole subtree is settled, @root marked walked.
  */
-static void cancel_walk(pl_ctx *root, int64_t now)
+static void cancel_walk(pl_ctx *root)
 {
 	pl_ctx *n = root;
 
@@ -285,15 +289,14 @@ static void cancel_walk(pl_ctx *root, int64_t now)
 				continue; /* its releaser finds it unlinked and frees it */
 			lock(k);
 			if (k->cancelled) {
-				/* Settled on its own: wait for its walk, so ours is complete too.
-				 */
+				/* Settled by a cancel of its own: wait for that walk. */
 				unlock(k);
 				walk_wait(k);
 				pl_ctx_release(k);
 				continue;
 			}
 			/* Acquire pairs with the CAS that set n's state (settle() or a latch). */
-			settle(k, atomic_load_explicit(&n->state, memory_order_acquire), now);
+			settle(k, atomic_load_explicit(&n->state, memory_order_acquire));
 			unlock(k);
 			n = k;
 			continue;
@@ -323,6 +326,14 @@ pl_ctx *pl_ctx_background(void)
 	return &background;
 }
 
+/* born_done - @c (new, not yet shared) starts done with @state: settled, nothing to walk. */
+static void born_done(pl_ctx *c, uint64_t state)
+{
+	atomic_init(&c->state, state);
+	c->cancelled = true;
+	atomic_init(&c->walked, WALK_DONE);
+}
+
 pl_ctx *pl_ctx_with_deadline(pl_ctx *parent, int64_t deadline_ns)
 {
 	pl_ctx *c = calloc(1, sizeof(*c));
@@ -344,11 +355,8 @@ pl_ctx *pl_ctx_with_deadline(pl_ctx *parent, int64_t deadline_ns)
 
 	if (never_done(parent)) {
 		c->parent = NULL;
-		if (c->deadline <= now) {
-			atomic_init(&c->state, pack(-ETIMEDOUT, -ETIMEDOUT));
-			c->cancelled = true;
-			atomic_init(&c->walked, WALK_DONE);
-		}
+		if (c->deadline <= now)
+			born_done(c, pack(-ETIMEDOUT, -ETIMEDOUT));
 		return c;
 	}
 
@@ -358,17 +366,12 @@ pl_ctx *pl_ctx_with_deadline(pl_ctx *parent, int64_t deadline_ns)
 	lock(parent);
 	/* Under parent's lock: if its cancel walk has not begun, it will find c in its list. */
 	uint64_t ps = load_state(parent);
-	if (ps != 0) {
-		atomic_init(&c->state, ps);
-		c->cancelled = true;
-		atomic_init(&c->walked, WALK_DONE);
-	} else if (c->deadline <= now) {
-		atomic_init(&c->state, pack(-ETIMEDOUT, -ETIMEDOUT));
-		c->cancelled = true;
-		atomic_init(&c->walked, WALK_DONE);
-	} else {
+	if (ps != 0)
+		born_done(c, ps);
+	else if (c->deadline <= now)
+		born_done(c, pack(-ETIMEDOUT, -ETIMEDOUT));
+	else
 		link_add_tail(&parent->children, &c->sib);
-	}
 	unlock(parent);
 	return c;
 }
@@ -395,10 +398,9 @@ void pl_ctx_cancel_cause(pl_ctx *c, int cause)
 		walk_wait(c);
 		return;
 	}
-	int64_t now = pl_now_ns();
-	settle(c, pack(-ECANCELED, cause != 0 ? cause : -ECANCELED), now);
+	settle(c, pack(-ECANCELED, cause != 0 ? cause : -ECANCELED));
 	unlock(c);
-	cancel_walk(c, now);
+	cancel_walk(c);
 
 	/* Cancelled on its own: leave the parent's list (the parent may be cancelling too). */
 	pl_ctx *p = c->parent;

@@ -21,9 +21,9 @@ extern const struct pl_pattern pl__pattern_chan;
 extern const struct pl_pattern pl__pattern_pingpong;
 
 static const struct pl_pattern *const registry[] = {
-	&pl__pattern_chan,
-	&pl__pattern_pingpong,
-	NULL,
+    &pl__pattern_chan,
+    &pl__pattern_pingpong,
+    NULL,
 };
 
 const struct pl_pattern *const *pl_patterns(void)
@@ -44,19 +44,20 @@ const struct pl_pattern *pl_pattern_find(const char *name)
 void pl_params_init(struct pl_params *p)
 {
 	*p = (struct pl_params){
-		.chan_kind = "mutex",
-		.producers = 1,
-		.consumers = 1,
-		.stages = 1,
-		.queue_depth = 64,
-		.work_ns = 0,
-		.rate_target = 0,
-		.policy = NULL,
-		.spin_ns = PL_SPIN_KIND_DEFAULT,
-		.messages = 0,
-		.seconds = 1.0,
-		.warmup_s = 0.1,
-		.seed = 1,
+	    .chan_kind = "mutex",
+	    .producers = 1,
+	    .consumers = 1,
+	    .stages = 1,
+	    .queue_depth = 64,
+	    .work_ns = 0,
+	    .rate_target = 0,
+	    .policy = NULL,
+	    .spin_ns = PL_SPIN_KIND_DEFAULT,
+	    .timeout_ns = 0,
+	    .messages = 0,
+	    .seconds = 1.0,
+	    .warmup_s = 0.1,
+	    .seed = 1,
 	};
 }
 
@@ -77,7 +78,7 @@ bool pl_result_extra(struct pl_result *r, const char *name, double value)
 }
 
 static int why(struct pl_result *r, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int why(struct pl_result *r, int err, const char *fmt, ...)
 {
@@ -99,8 +100,8 @@ int pl_pattern_check_params(const struct pl_pattern *pat, const struct pl_params
 		return why(r, -EINVAL, "producers, consumers and stages must be >= 1");
 	if (p->messages == 0 && !(p->seconds > 0))
 		return why(r, -EINVAL, "need messages > 0 or seconds > 0");
-	if (!(p->warmup_s >= 0) || p->work_ns < 0 || !(p->rate_target >= 0))
-		return why(r, -EINVAL, "warm-up, work and rate must be >= 0");
+	if (!(p->warmup_s >= 0) || p->work_ns < 0 || !(p->rate_target >= 0) || p->timeout_ns < 0)
+		return why(r, -EINVAL, "warm-up, work, rate and timeout must be >= 0");
 	if (p->spin_ns < 0 && p->spin_ns != PL_SPIN_KIND_DEFAULT)
 		return why(r, -EINVAL, "spin must be >= 0 ns, or the kind's default");
 	if ((used & PL_PARAM_POLICY) && p->policy != NULL) {

@@ -192,7 +192,9 @@ static void opthr_join(struct opthr *o)
 	rc = pthread_timedjoin_np(o->t, NULL, &ts);
 	if (rc == ETIMEDOUT)
 		pt_fail(__FILE__, __LINE__, "a blocked %s was not woken within 10 s",
-			o->op == OP_SEND ? "send" : o->op == OP_RECV ? "recv" : "close");
+			o->op == OP_SEND   ? "send"
+			: o->op == OP_RECV ? "recv"
+					   : "close");
 	CHECK_EQ(rc, 0);
 }
 
@@ -408,6 +410,39 @@ static void check_null_messages(const struct variant *v)
 	CHECK(r.msg == NULL);
 	pl_chan_free(ch);
 	report(v, "NULL messages", NULL);
+}
+
+/*
+ * A sender parked on a full channel queues behind the buffered messages: the receiver that
+ * frees a slot must not hand over the parked sender's message first (libmill #93).
+ */
+static void check_fifo_parked_sender(const struct variant *v)
+{
+	size_t caps[] = {1, 3, 64};
+
+	for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
+		pl_chan *ch = mk(v, caps[c]);
+		struct opthr t;
+		void *m;
+
+		fill(ch, caps[c]);
+		opthr_start(&t, ch, OP_SEND, marker(0), NULL);
+		pt_sleep_ns(SETTLE_NS);
+		CHECK(!atomic_load(&t.done)); /* full: must not have returned */
+		for (size_t i = 0; i < caps[c]; i++) {
+			m = SENTINEL;
+			CHECK_EQ(pl_chan_recv(ch, &m, NULL), 0);
+			CHECK(m == val(i));
+		}
+		opthr_join(&t);
+		CHECK_EQ(t.rc, 0);
+		m = SENTINEL;
+		CHECK_EQ(pl_chan_recv(ch, &m, NULL), 0);
+		CHECK(m == marker(0));
+		CHECK_EQ(pl_chan_try_recv(ch, &m), -EAGAIN);
+		pl_chan_free(ch);
+	}
+	report(v, "FIFO past a parked sender", NULL);
 }
 
 /* Close with items buffered: drain, then -EPIPE forever; sends fail; double close fails. */
@@ -1014,6 +1049,7 @@ static void run_kind(const struct variant *v)
 	check_capacity(v);
 	check_blocking_ready(v);
 	check_null_messages(v);
+	check_fifo_parked_sender(v);
 	check_close(v);
 	check_close_wakes(v);
 	check_rendezvous(v);

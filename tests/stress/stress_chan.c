@@ -21,8 +21,13 @@
  *   send does not release / whose recv does not acquire is a reported race. The ledger uses
  *   relaxed atomics on purpose, so that the test itself adds no synchronization TSan could
  *   mistake for the channel's.
- * - Close: after the producers are joined the channel is closed; consumers drain, then get
- *   -EPIPE, and keep getting it (try_recv, recv, a timed recv). -EPIPE before close is a bug.
+ * - No lost wakeup: after the producers are joined, the consumers must drain the channel
+ *   BEFORE it is closed (close wakes everyone, so it would hide a consumer asleep beside a
+ *   non-empty buffer). Messages left in the buffer with no receive completing for STALL_S
+ *   seconds is a lost wakeup, reported with every thread's state.
+ * - Close: then the channel is closed, with the consumers parked on it empty; each must wake,
+ *   get -EPIPE, and keep getting it (try_recv, recv, a timed recv). -EPIPE before close is a
+ *   bug.
  * - Occupancy: an observer thread samples pl_chan_len() throughout: len <= cap (0 at capacity
  *   0). The same thread is a no-progress watchdog: when no thread completes an operation for
  *   STALL_S seconds it prints every thread's counter and the operation it is in, and fails.
@@ -54,10 +59,14 @@
 #include "check.h"
 
 #define MAX_SIDE 16
-#define STALL_S  30 /* no operation completed anywhere for this long: a hang (x2 sanitized) */
+#define STALL_S	 30 /* no operation completed anywhere for this long: a hang (x2 sanitized) */
 #define SENTINEL ((void *)UINTPTR_MAX)
 
-enum { ST_PENDING, ST_SENT, ST_FAILED };
+enum {
+	ST_PENDING,
+	ST_SENT,
+	ST_FAILED
+};
 
 /* Where a thread is, for the stall report. */
 enum where {
@@ -73,9 +82,15 @@ enum where {
 };
 
 static const char *const where_name[] = {
-	[W_START] = "starting",	      [W_SEND] = "send",	 [W_TRY_SEND] = "try_send loop",
-	[W_TIMED_SEND] = "timed send", [W_RECV] = "recv",	 [W_TRY_RECV] = "try_recv loop",
-	[W_TIMED_RECV] = "timed recv", [W_PROBE] = "post-close probes", [W_DONE] = "done",
+    [W_START] = "starting",
+    [W_SEND] = "send",
+    [W_TRY_SEND] = "try_send loop",
+    [W_TIMED_SEND] = "timed send",
+    [W_RECV] = "recv",
+    [W_TRY_RECV] = "try_recv loop",
+    [W_TIMED_RECV] = "timed recv",
+    [W_PROBE] = "post-close probes",
+    [W_DONE] = "done",
 };
 
 struct run;
@@ -107,9 +122,12 @@ struct run {
 	 * marked failed only if its send failed); the final check runs after pthread_join(). */
 	_Atomic uint8_t *state;
 	_Atomic uint32_t *recvd;
-	uint64_t *payload; /* plain: ordered only by the channel (send happens-before recv) */
+	uint64_t *payload;    /* plain: ordered only by the channel (send happens-before recv) */
 	_Atomic bool closing; /* set before pl_chan_close(); consumers read it after -EPIPE */
-	_Atomic bool stop;    /* tells the observer to finish */
+	/* Relaxed: main polls it only to know when the consumers have drained the channel; the
+	 * ledger is checked after pthread_join(). */
+	_Atomic uint64_t received_total;
+	_Atomic bool stop; /* tells the observer to finish */
 	struct worker prod[MAX_SIDE], cons[MAX_SIDE];
 	/* Observer results, read after its join. */
 	uint64_t samples;
@@ -247,8 +265,8 @@ static void record(struct worker *w, void *m)
 	uint32_t prev;
 
 	if (idx >= r->total)
-		pt_fail(__FILE__, __LINE__, "consumer %d received %p, which no producer sent", w->id,
-			m);
+		pt_fail(__FILE__, __LINE__, "consumer %d received %p, which no producer sent",
+			w->id, m);
 	pid = idx / r->n;
 	seq = idx % r->n;
 	/* First, before any ledger atomic: only the channel orders this read after the write. */
@@ -275,6 +293,7 @@ static void record(struct worker *w, void *m)
 			w->id, pid, seq, w->last_seq[pid]);
 	w->last_seq[pid] = (int64_t)seq;
 	w->received++;
+	atomic_fetch_add_explicit(&r->received_total, 1, memory_order_relaxed);
 }
 
 /* recv_one - one receive by a randomly chosen method: 0 (recorded), -EPIPE, or -ETIMEDOUT. */
@@ -359,12 +378,11 @@ static void *consumer(void *arg)
 
 /* ------------------------------------------------------------------ observer */
 
-static void stall_report(struct run *r, double secs)
+static void stall_report(struct run *r, const char *what, double secs)
 {
 	fprintf(stderr,
-		"STALL: no operation completed for %.0f s: kind %s cap %zu, %d producers x %d "
-		"consumers, len %zu\n",
-		secs, r->kind, r->cap, r->np, r->nc, pl_chan_len(r->ch));
+		"STALL: %s for %.0f s: kind %s cap %zu, %d producers x %d consumers, len %zu\n",
+		what, secs, r->kind, r->cap, r->np, r->nc, pl_chan_len(r->ch));
 	for (int i = 0; i < r->np; i++)
 		fprintf(stderr, "  producer %2d: %8" PRIu64 " ops, in %s\n", i,
 			atomic_load_explicit(&r->prod[i].ops, memory_order_relaxed),
@@ -373,7 +391,7 @@ static void stall_report(struct run *r, double secs)
 		fprintf(stderr, "  consumer %2d: %8" PRIu64 " ops, in %s\n", i,
 			atomic_load_explicit(&r->cons[i].ops, memory_order_relaxed),
 			where_name[atomic_load_explicit(&r->cons[i].where, memory_order_relaxed)]);
-	pt_fail(__FILE__, __LINE__, "no progress (lost wakeup or hang)");
+	pt_fail(__FILE__, __LINE__, "no progress (a lost wakeup or a hang)");
 }
 
 static uint64_t total_ops(struct run *r)
@@ -415,7 +433,8 @@ static void *observer(void *arg)
 			last_total = t;
 			last_change = now;
 		} else if (now - last_change > stall_ns) {
-			stall_report(r, (double)(now - last_change) / 1e9);
+			stall_report(r, "no operation completed",
+				     (double)(now - last_change) / 1e9);
 		}
 		pt_sleep_ns(50000);
 	}
@@ -423,6 +442,39 @@ static void *observer(void *arg)
 }
 
 /* ------------------------------------------------------------------ one configuration */
+
+/*
+ * wait_drained - with the producers joined, wait until the consumers have received all @sent
+ * messages, without closing. Buffered messages and no receive for STALL_S seconds: a lost
+ * wakeup (fails with the stall report). An empty buffer and no receive for a second: some
+ * message was lost (or a consumer holds one and is descheduled); go on and close, and the
+ * ledger, checked after every thread is joined, says which.
+ */
+static void wait_drained(struct run *r, uint64_t sent)
+{
+	int64_t stall_ns = (int64_t)STALL_S * 1000000000 * (pt_tsan() ? 2 : 1);
+	int64_t last_change = pl_now_ns();
+	uint64_t last = 0;
+
+	for (;;) {
+		uint64_t got = atomic_load_explicit(&r->received_total, memory_order_relaxed);
+		int64_t now = pl_now_ns(), idle;
+
+		if (got >= sent)
+			return;
+		if (got != last) {
+			last = got;
+			last_change = now;
+		}
+		idle = now - last_change;
+		if (pl_chan_len(r->ch) > 0 && idle > stall_ns)
+			stall_report(r, "messages buffered but no receive completed",
+				     (double)idle / 1e9);
+		if (pl_chan_len(r->ch) == 0 && idle > 1000000000)
+			return;
+		pt_sleep_ns(50000);
+	}
+}
 
 static void start(pthread_t *t, void *(*fn)(void *), void *arg)
 {
@@ -464,16 +516,23 @@ static void run_config(const char *kind, size_t cap, int np, int nc, uint64_t ms
 	for (int i = 0; i < nc; i++)
 		r->cons[i] = (struct worker){.r = r, .id = i, .rng = pt_rand(&rng)};
 	for (int i = 0; i < np; i++)
-		r->prod[i] = (struct worker){.r = r, .id = i, .producer = true, .rng = pt_rand(&rng)};
+		r->prod[i] =
+		    (struct worker){.r = r, .id = i, .producer = true, .rng = pt_rand(&rng)};
 	start(&obs, observer, r);
 	for (int i = 0; i < nc; i++)
 		start(&r->cons[i].tid, consumer, &r->cons[i]);
 	for (int i = 0; i < np; i++)
 		start(&r->prod[i].tid, producer, &r->prod[i]);
-	for (int i = 0; i < np; i++)
+	for (int i = 0; i < np; i++) {
 		CHECK_EQ(pthread_join(r->prod[i].tid, NULL), 0);
+		sent += r->prod[i].sent;
+	}
 
-	pt_note("stress_chan: kind %s cap %zu %dx%d: close and drain", kind, cap, np, nc);
+	pt_note("stress_chan: kind %s cap %zu %dx%d: consumers drain before close", kind, cap, np,
+		nc);
+	wait_drained(r, sent);
+	pt_note("stress_chan: kind %s cap %zu %dx%d: close wakes the parked consumers", kind, cap,
+		np, nc);
 	atomic_store(&r->closing, true);
 	CHECK_EQ(pl_chan_close(r->ch), 0);
 	CHECK_EQ(pl_chan_close(r->ch), -EPIPE);
@@ -488,7 +547,6 @@ static void run_config(const char *kind, size_t cap, int np, int nc, uint64_t ms
 	CHECK_EQ(pl_chan_len(r->ch), 0);
 	CHECK_EQ(pl_chan_try_recv(r->ch, &m), -EPIPE);
 	for (int i = 0; i < np; i++) {
-		sent += r->prod[i].sent;
 		failed += r->prod[i].failed;
 		tl->timeouts += r->prod[i].timeouts;
 		tl->eagain += r->prod[i].eagain;
@@ -528,7 +586,7 @@ static void run_config(const char *kind, size_t cap, int np, int nc, uint64_t ms
 /* ------------------------------------------------------------------ main */
 
 static const int sides[] = {1, 2, 4, 16};
-static const int sides_tsan[] = {1, 2, 16};
+static const int sides_tsan[] = {1, 2, 4, 8};
 
 static void cap_name(size_t cap, char *buf, size_t n)
 {
@@ -555,7 +613,7 @@ static uint64_t config_seed(const char *kind, size_t cap, int np, int nc)
 /* Messages per configuration: the whole file takes a few seconds at scale 1. */
 static uint64_t messages(size_t cap, int np, int nc)
 {
-	double base = g_tsan ? 600 : 3000;
+	double base = g_tsan ? 800 : 3000;
 
 	/* Capacity 0 and 1 with many threads park on almost every message (a futex round trip,
 	 * ~40 us here): fewer messages keep them from dominating the run. */
@@ -569,18 +627,17 @@ int main(void)
 	const char *only = getenv("PATLAB_STRESS_KIND");
 	const char *const *kinds = pl_chan_kinds();
 	const int *sv = sides;
-	int nsides = 4, ran = 0;
+	int ran = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	g_seed = pt_seed();
 	g_tsan = pt_tsan();
-	if (g_tsan) {
+	if (g_tsan)
 		sv = sides_tsan;
-		nsides = 3;
-	}
 	pt_watchdog_start(100);
-	printf("stress_chan: seed %" PRIu64 ", scale %g%s (never use this as a benchmark)\n", g_seed,
-	       pt_scale(), g_tsan ? ", ThreadSanitizer: fewer threads and messages" : "");
+	printf("stress_chan: seed %" PRIu64 ", scale %g%s (never use this as a benchmark)\n",
+	       g_seed, pt_scale(),
+	       g_tsan ? ", ThreadSanitizer: at most 8 threads a side, fewer messages" : "");
 
 	for (int k = 0; kinds[k] != NULL; k++) {
 		const char *kind = kinds[k];
@@ -611,16 +668,17 @@ int main(void)
 		if (info.unbounded)
 			caps[ncaps++] = PL_CHAN_UNBOUNDED;
 		if (info.spsc)
-			printf("kind %s: single producer/single consumer: 1x1 configurations only\n",
-			       kind);
+			printf(
+			    "kind %s: single producer/single consumer: 1x1 configurations only\n",
+			    kind);
 
 		for (int c = 0; c < ncaps; c++) {
 			struct tally tl = {0};
 			char cn[24];
 
 			cap_name(caps[c], cn, sizeof(cn));
-			for (int pi = 0; pi < nsides; pi++) {
-				for (int ci = 0; ci < nsides; ci++) {
+			for (int pi = 0; pi < 4; pi++) {
+				for (int ci = 0; ci < 4; ci++) {
 					int np = sv[pi], nc = sv[ci];
 					uint64_t cfg_seed = config_seed(kind, caps[c], np, nc);
 

@@ -144,19 +144,14 @@ static void *submit_main(void *arg)
 		rec->submit_rc = rc;
 		if (rc == 0)
 			atomic_fetch_add(&r->accepted, 1);
-		else if (rc == -EPIPE) {
-			fprintf(stderr, "EPIPE mode %u at %u p %p\n", mode, i, (void *)r->p);
+		else if (rc == -EPIPE)
 			break;
-		}
 	}
 	/* Intake stopped for good: one more try of each form must say so, delivering nothing. */
 	if (i < r->per_submitter) {
 		for (i++; i < r->per_submitter; i++)
 			recs[i].submit_rc = NOT_SUBMITTED;
 		struct rec *last = &recs[r->per_submitter - 1];
-		int a = pl_pool_try_submit(r->p, job, last), b = 0;
-		if (a == -EPIPE) b = pl_pool_submit(r->p, job, last, NULL);
-		if (a != -EPIPE || b != -EPIPE) fprintf(stderr, "a %d b %d i %u rc %d p %p\n", a, b, i, recs[i].submit_rc, (void *)r->p);
 		if (pl_pool_try_submit(r->p, job, last) != -EPIPE ||
 		    pl_pool_submit(r->p, job, last, NULL) != -EPIPE)
 			atomic_store(&r->epipe_then_other, 1);
@@ -185,6 +180,14 @@ static pl_ctx *pick_grace(uint64_t *rng)
 	default:
 		return pl_ctx_with_timeout(NULL, 200 * 1000 * 1000);
 	}
+}
+
+/* For notes: -1 none, else the grace's remaining time in microseconds at the check. */
+static int grace_code(pl_ctx *g)
+{
+	if (g == NULL)
+		return -1;
+	return pl_ctx_err(g) != 0 ? 0 : (int)((pl_ctx_deadline(g) - pl_now_ns()) / 1000);
 }
 
 struct totals {
@@ -231,9 +234,18 @@ static void one_round(const char *kind, uint64_t round_seed, struct totals *t)
 		subs[i] = (struct submitter){.r = &r, .index = i};
 		CHECK_EQ(pthread_create(&sub_t[i], NULL, submit_main, &subs[i]), 0);
 	}
-	/* A random moment: at once, or up to ~3 ms into the round. */
-	if (pt_rand(&rng) % 5 != 0)
-		pt_sleep_ns((int64_t)(pt_rand(&rng) % 3000000));
+	/* A random moment: at once, early (up to 2 ms), or later (up to 20 ms) into the round. */
+	switch (pt_rand(&rng) % 5) {
+	case 0:
+		break;
+	case 1:
+	case 2:
+		pt_sleep_ns((int64_t)(pt_rand(&rng) % 2000000));
+		break;
+	default:
+		pt_sleep_ns((int64_t)(pt_rand(&rng) % 20000000));
+		break;
+	}
 
 	pt_note("%s round seed %" PRIu64 ": %u workers, depth %zu, %u submitters: shutting down",
 		kind, round_seed, workers, depth, r.submitters);
@@ -251,7 +263,10 @@ static void one_round(const char *kind, uint64_t round_seed, struct totals *t)
 	for (unsigned i = 0; i < r.submitters; i++)
 		CHECK_EQ(pthread_join(sub_t[i], NULL), 0);
 
-	pt_note("%s round seed %" PRIu64 ": checking", kind, round_seed);
+	pt_note("%s round seed %" PRIu64 ": %u workers, depth %zu, %u submitters, graces %d/%d%s: "
+		"checking",
+		kind, round_seed, workers, depth, r.submitters, grace_code(callers[0].grace),
+		grace_code(callers[1].grace), two_callers ? " (two callers)" : "");
 	int rc = callers[0].rc;
 	CHECK(rc == 0 || rc == -ETIMEDOUT);
 	if (two_callers)
@@ -317,11 +332,11 @@ int main(void)
 {
 	const char *const *kinds = pl_chan_kinds();
 	uint64_t rng = pt_seed();
-	int rounds = (int)(40 * pt_scale());
+	int rounds = (int)(120 * pt_scale());
 	bool any = false;
 
 	if (pt_tsan())
-		rounds = (int)(15 * pt_scale());
+		rounds = (int)(60 * pt_scale());
 	if (rounds < 1)
 		rounds = 1;
 	pt_watchdog_start(60 + 30 * pt_scale());

@@ -7,10 +7,12 @@
  * list, reference balance (ASan's leak check), deep trees, NULL arguments.
  *
  * Times here are only deadlines given to the code under test and sleeps that make a deadline
- * pass; nothing asserts how long anything took.
+ * pass; nothing asserts how long anything took. Threads that wait for a start signal spin with
+ * sched_yield() (few cores, many threads). Fewer threads and rounds under ThreadSanitizer.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,7 +27,7 @@
 
 static int nthreads(int n)
 {
-	return pt_tsan() ? (n > 4 ? 4 : n) : n;
+	return pt_tsan() ? (n > 3 ? 3 : n) : n;
 }
 
 static long iters(long n)
@@ -367,6 +369,45 @@ static void test_deadlines(void)
 	pl_ctx_release(parent);
 }
 
+/* A watch that holds the cancel walk (under the root's lock) until a deadline has passed. */
+struct hold {
+	struct pl__ctx_watch w;
+	int64_t until;
+};
+
+static void hold_until(struct pl__ctx_watch *w)
+{
+	struct hold *h = w->arg;
+
+	/* Test only: a real watch must not block. No context call is made here. */
+	while (pl_now_ns() <= h->until)
+		pt_sleep_ns(MS);
+}
+
+static void test_deadline_during_walk(void)
+{
+	pt_note("deadline passes while the cancel walk is under way");
+	pl_ctx *root = pl_ctx_with_cancel(NULL);
+	pl_ctx *a = pl_ctx_with_timeout(root, 5 * MS);
+	pl_ctx *b = pl_ctx_with_cancel(a);
+	pl_ctx *c = pl_ctx_with_cancel(root);
+	CHECK(root && a && b && c);
+	struct hold h = {.w = {.fn = hold_until}, .until = pl_ctx_deadline(a)};
+	h.w.arg = &h;
+	CHECK_EQ(pl__ctx_watch(root, &h.w), 0);
+	pl_ctx_cancel_cause(root, 9);
+	/* root was settled before its watch ran; a and b only after their deadline. */
+	check_done(root, -ECANCELED, 9);
+	check_done(a, -ETIMEDOUT, -ETIMEDOUT);
+	check_done(b, -ETIMEDOUT, -ETIMEDOUT);
+	check_done(c, -ECANCELED, 9);
+	pl__ctx_unwatch(root, &h.w);
+	pl_ctx_release(b);
+	pl_ctx_release(a);
+	pl_ctx_release(c);
+	pl_ctx_release(root);
+}
+
 /* ------------------------------------------------------------------ concurrent cancels */
 
 struct race {
@@ -374,8 +415,8 @@ struct race {
 	_Atomic int go;
 	_Atomic int ready;
 	int nthreads;
-	int idx;
 	uint64_t seed;
+	bool deadlines; /* -ETIMEDOUT is a possible outcome too */
 };
 
 struct racer {
@@ -387,7 +428,7 @@ static void race_wait_go(struct race *r)
 {
 	atomic_fetch_add(&r->ready, 1);
 	while (!atomic_load(&r->go))
-		;
+		sched_yield();
 }
 
 /* Cancel every node in a random order with this thread's cause (100 + idx). */
@@ -447,7 +488,7 @@ static void *observer(void *arg)
 				CHECK_EQ(k, cause[i]);
 			}
 			if (e != 0) {
-				CHECK_EQ(e, -ECANCELED);
+				CHECK(e == -ECANCELED || (r->deadlines && e == -ETIMEDOUT));
 				/* Read after err: the cause is there too. */
 				CHECK(k != 0);
 				err[i] = e;
@@ -483,7 +524,7 @@ static void test_concurrent_cancel(uint64_t *rng)
 		who[nc] = (struct racer){.r = &r, .idx = nc};
 		start(&th[nc], observer, &who[nc]);
 		while (atomic_load(&r.ready) < nc + 1)
-			;
+			sched_yield();
 		atomic_store(&r.go, 1);
 		for (int i = 0; i <= nc; i++)
 			join(th[i]);
@@ -510,7 +551,7 @@ static void *cause_racer(void *arg)
 	struct cause_race *cr = arg;
 
 	while (!atomic_load(&cr->go))
-		;
+		sched_yield();
 	pl_ctx_cancel_cause(cr->root, cr->cause);
 	return NULL;
 }
@@ -541,6 +582,53 @@ static void test_first_cause_wins(uint64_t *rng)
 		for (int i = 0; i < t.n; i++)
 			check_done(t.node[i], -ECANCELED, winner);
 		tree_free(&t, rng);
+	}
+}
+
+/*
+ * A deadline passing while a cancel walks the tree: the walk read the clock before the
+ * deadline, an observer reads a node after it and before the walk reaches it. The node must
+ * keep the -ETIMEDOUT the observer saw. The deadline is placed at random around the moment
+ * the cancel runs, adapting to how long building and cancelling took in the previous round.
+ */
+static void test_deadline_cancel_race(uint64_t *rng)
+{
+	long rounds = iters(150);
+	int64_t span = 1000 * 1000;
+
+	for (long round = 0; round < rounds; round++) {
+		struct tree t;
+		struct race r = {.t = &t, .nthreads = 1, .deadlines = true};
+		struct racer who = {.r = &r, .idx = 0};
+		pthread_t th;
+
+		pt_note("deadline/cancel race: round %ld", round);
+		int64_t t0 = pl_now_ns();
+		pl_ctx *root =
+		    pl_ctx_with_deadline(NULL, t0 + (int64_t)(pt_rand(rng) % (uint64_t)span));
+		CHECK(root != NULL);
+		tree_build(&t, root, pt_tsan() ? 300 : 1000, 4);
+		atomic_init(&r.go, 0);
+		atomic_init(&r.ready, 0);
+		start(&th, observer, &who);
+		while (atomic_load(&r.ready) < 1)
+			sched_yield();
+		atomic_store(&r.go, 1);
+		pl_ctx_cancel(root);
+		int64_t took = pl_now_ns() - t0;
+		span = took > 500 ? 2 * took : 1000;
+		join(th);
+		/* A child of a timed-out node timed out too; causes read as the errors. */
+		for (int i = 0; i < t.n; i++) {
+			int e = pl_ctx_err(t.node[i]);
+			pl_ctx *p = i ? t.node[t.parent[i]] : root;
+			CHECK(e == -ECANCELED || e == -ETIMEDOUT);
+			CHECK_EQ(pl_ctx_cause(t.node[i]), e);
+			if (pl_ctx_err(p) == -ETIMEDOUT)
+				CHECK_EQ(e, -ETIMEDOUT);
+		}
+		tree_free(&t, rng);
+		pl_ctx_release(root);
 	}
 }
 
@@ -690,6 +778,64 @@ static void test_release_detaches(uint64_t *rng)
 	for (int i = 0; i < 6; i++)
 		pl_ctx_release(q); /* the sixth frees it: ASan's leak check sees any imbalance */
 	pl_ctx_release(p);
+}
+
+/* Children released by another thread while their parent's cancel walks them. */
+struct releaser {
+	pl_ctx **kids;
+	int n;
+	struct race *r;
+};
+
+static void *release_all(void *arg)
+{
+	struct releaser *rl = arg;
+
+	race_wait_go(rl->r);
+	for (int i = 0; i < rl->n; i++)
+		pl_ctx_release(rl->kids[i]);
+	return NULL;
+}
+
+static void test_release_during_cancel(void)
+{
+	long rounds = iters(60);
+	int n = pt_tsan() ? 200 : 2000;
+	pl_ctx **kids = malloc(sizeof(*kids) * (size_t)n);
+	pl_ctx **grand = malloc(sizeof(*grand) * (size_t)n);
+
+	CHECK(kids != NULL && grand != NULL);
+	for (long round = 0; round < rounds; round++) {
+		struct race r;
+		struct releaser rl = {.kids = kids, .n = n, .r = &r};
+		pthread_t th;
+
+		pt_note("release during cancel: round %ld", round);
+		pl_ctx *p = pl_ctx_with_cancel(NULL);
+		CHECK(p != NULL);
+		for (int i = 0; i < n; i++) {
+			kids[i] = pl_ctx_with_cancel(p);
+			CHECK(kids[i] != NULL);
+			/* Every 8th child keeps a grandchild, which keeps the child alive. */
+			grand[i] = i % 8 ? NULL : pl_ctx_with_cancel(kids[i]);
+		}
+		atomic_init(&r.go, 0);
+		atomic_init(&r.ready, 0);
+		start(&th, release_all, &rl);
+		while (atomic_load(&r.ready) < 1)
+			sched_yield();
+		atomic_store(&r.go, 1);
+		pl_ctx_cancel_cause(p, 13);
+		for (int i = 0; i < n; i += 8)
+			check_done(grand[i], -ECANCELED, 13);
+		join(th);
+		CHECK_EQ(pl__ctx_nchildren(p), 0);
+		for (int i = 0; i < n; i += 8)
+			pl_ctx_release(grand[i]);
+		pl_ctx_release(p);
+	}
+	free(kids);
+	free(grand);
 }
 
 /* ------------------------------------------------------------------ deep trees */
@@ -862,7 +1008,7 @@ static void *unwatcher(void *arg)
 	struct unwatch_race *u = arg;
 
 	while (!atomic_load(&u->go))
-		;
+		sched_yield();
 	pl__ctx_unwatch(u->c, &u->k.w);
 	atomic_store(&u->k.forbidden, 1);
 	return NULL;
@@ -951,17 +1097,20 @@ int main(void)
 {
 	uint64_t rng = pt_seed();
 
-	pt_watchdog_start(60);
+	pt_watchdog_start(20);
 	test_null_and_background();
 	test_propagation(&rng);
 	test_born_done();
 	test_err_never_changes();
 	test_deadlines();
+	test_deadline_during_walk();
 	test_release_detaches(&rng);
+	test_release_during_cancel();
 	test_deep_chain();
 	test_wait();
 	test_watch();
 	test_first_cause_wins(&rng);
+	test_deadline_cancel_race(&rng);
 	test_create_cancel_race();
 	test_concurrent_cancel(&rng);
 	pt_note("done");

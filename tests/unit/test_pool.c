@@ -525,6 +525,42 @@ static void test_grace_runs_out(const char *kind, bool deadline)
 	       deadline ? "deadline" : "cancel");
 }
 
+/* Grace over while jobs run and none is queued: they were cut short, so -ETIMEDOUT. */
+static void test_expired_running_only(const char *kind)
+{
+	enum {
+		WORKERS = 3
+	};
+	struct cx_waiter w[WORKERS];
+	struct collector col = {.index = 0, .expect_thread = NULL};
+	struct gate g;
+	pl_ctx *grace = pl_ctx_with_timeout(NULL, 0);
+	pl_pool *p;
+
+	pt_note("expired running only %s", kind);
+	p = pool_or_skip(kind, WORKERS, 4);
+	if (p == NULL) {
+		pl_ctx_release(grace);
+		return;
+	}
+	gate_init(&g);
+	atomic_init(&col.calls, 0);
+	for (int i = 0; i < WORKERS; i++) {
+		w[i].g = &g;
+		atomic_init(&w[i].rc, 1);
+		atomic_init(&w[i].returned, 0);
+		CHECK_EQ(pl_pool_submit(p, cx_wait_job, &w[i], NULL), 0);
+	}
+	gate_wait_arrived(&g, WORKERS);
+	CHECK_EQ(pl_pool_shutdown(p, grace, collect, &col), -ETIMEDOUT);
+	CHECK_EQ(atomic_load(&col.calls), 0);
+	for (int i = 0; i < WORKERS; i++)
+		CHECK_EQ(atomic_load(&w[i].rc), -ECANCELED);
+	pl_ctx_release(grace);
+	pl_pool_free(p);
+	gate_destroy(&g);
+}
+
 /* A grace that is over, on a pool that never had a job: nothing was cut short, so 0. */
 static void test_expired_idle(const char *kind)
 {
@@ -731,6 +767,7 @@ int main(void)
 		test_expired(kinds[i], true);
 		test_grace_runs_out(kinds[i], false);
 		test_grace_runs_out(kinds[i], true);
+		test_expired_running_only(kinds[i]);
 		test_expired_idle(kinds[i]);
 		test_concurrent_shutdown(kinds[i], true);
 		test_concurrent_shutdown(kinds[i], false);

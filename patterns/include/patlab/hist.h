@@ -26,9 +26,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PL_HIST_SUB_BITS 6                         /* 64 buckets per octave above 128 */
-#define PL_HIST_LINEAR   (2 << PL_HIST_SUB_BITS)   /* 0..127 recorded exactly */
-#define PL_HIST_TOP_BITS 40                        /* values >= 2^40 ns share the last bucket */
+#define PL_HIST_SUB_BITS 6			 /* 64 buckets per octave above 128 */
+#define PL_HIST_LINEAR	 (2 << PL_HIST_SUB_BITS) /* 0..127 recorded exactly */
+#define PL_HIST_TOP_BITS 40			 /* values >= 2^40 ns share the last bucket */
 #define PL_HIST_BUCKETS                                                                            \
 	(PL_HIST_LINEAR + (PL_HIST_TOP_BITS - PL_HIST_SUB_BITS - 1) * (1 << PL_HIST_SUB_BITS))
 
@@ -67,7 +67,7 @@ static inline unsigned pl_hist_index(int64_t ns)
 	if (v >= (UINT64_C(1) << PL_HIST_TOP_BITS))
 		return PL_HIST_BUCKETS - 1;
 	e = 63u - (unsigned)__builtin_clzll(v); /* 2^e <= v < 2^(e+1), e >= 7 */
-	shift = e - PL_HIST_SUB_BITS;           /* v >> shift is in [64, 128) */
+	shift = e - PL_HIST_SUB_BITS;		/* v >> shift is in [64, 128) */
 	return (shift << PL_HIST_SUB_BITS) + (unsigned)(v >> shift);
 }
 

@@ -41,6 +41,7 @@ enum pl_param {
 	PL_PARAM_RATE = 1u << 6,
 	PL_PARAM_POLICY = 1u << 7,
 	PL_PARAM_SPIN = 1u << 8,
+	PL_PARAM_TIMEOUT = 1u << 9,
 };
 
 /* struct pl_params.spin_ns value meaning "the kind's default" (PL_CHAN_SPIN_NS_DEFAULT). */
@@ -60,6 +61,8 @@ enum pl_param {
  * @policy:      pattern-specific policy name (one of struct pl_pattern.policies); NULL: the
  *               pattern's default.
  * @spin_ns:     spin budget before parking for kinds that spin; PL_SPIN_KIND_DEFAULT: default.
+ * @timeout_ns:  the pattern's time limit, whatever it limits: a request deadline
+ *               (cancellation), a hedge delay, a shutdown grace period. 0: its default.
  * @messages:    > 0: measure exactly this many messages (producers share the count);
  *               0: measure for @seconds.
  * @seconds:     measured duration when @messages is 0.
@@ -76,6 +79,7 @@ struct pl_params {
 	double rate_target;
 	const char *policy;
 	int64_t spin_ns;
+	int64_t timeout_ns;
 	uint64_t messages;
 	double seconds;
 	double warmup_s;
@@ -142,7 +146,8 @@ struct pl_pattern {
 	void (*teardown)(void *state);
 };
 
-/* pl_params_init - defaults: mutex, 1 producer, 1 consumer, 1 stage, depth 64, 1 s, 0.1 s warm-up. */
+/* pl_params_init - defaults: mutex, 1 producer, 1 consumer, 1 stage, depth 64, 1 s, 0.1 s warm-up.
+ */
 void pl_params_init(struct pl_params *p);
 
 /* pl_result_init - an empty result whose latency goes to @latency (may be NULL). */

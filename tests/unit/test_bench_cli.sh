@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# test_bench_cli.sh - the patlab command end to end.
+#
+# 1. --help everywhere exits 0 with a usage text; every bad argument exits 2 with a message
+#    that names what is wrong (and, for names, the valid values).
+# 2. A tiny sweep (chan and pingpong, every kind, 2 topologies x 2 depths, 2 reps of 0.05 s)
+#    into a temp dir: the run folder holds results.csv, meta.json and summary.md; the CSV
+#    header equals the schema; every row is checked column by column (types, ranges, no
+#    empty/NaN field, lost = 0, throughput > 0 and = messages / seconds, percentiles ordered);
+#    the row count is the grid's; the spsc points at 2 producers are skipped with a reason.
+# 3. An interrupted sweep (SIGINT) exits 130 and leaves a valid CSV of finished rows.
+#
+# Usage: test_bench_cli.sh PATH/TO/patlab     (exit 0 pass, 1 fail)
+set -uo pipefail
+
+bin=${1:?usage: test_bench_cli.sh PATH/TO/patlab}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+	echo "test_bench_cli: FAIL: $*" >&2
+	exit 1
+}
+
+schema='run_id,timestamp_utc,git_rev,host,cpu_model,cpus,compiler,pattern,chan_kind,producers,consumers,stages,queue_depth,work_ns,rate_target,policy,rep,messages,seconds,throughput_mps,lat_p50_ns,lat_p90_ns,lat_p99_ns,lat_p999_ns,lat_max_ns,dropped,rejected,lost,spin_ns,build_type,warmup_s,lat_mean_ns,seed,timeout_ns,extras'
+
+# ---------------------------------------------------------------- 1. help and errors
+for cmd in "" list run sweep; do
+	# shellcheck disable=SC2086
+	out=$("$bin" $cmd --help 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] || fail "'patlab $cmd --help' exit $rc"
+	grep -q '^usage: patlab' <<<"$out" || fail "'patlab $cmd --help' prints no usage"
+done
+out=$("$bin" 2>&1)
+[ $? -eq 2 ] || fail "'patlab' without a command must exit 2"
+
+expect_usage_error() { # WANT ARGS...: exit 2, and the message contains WANT
+	local want=$1 out rc
+	shift
+	out=$("$bin" "$@" 2>&1)
+	rc=$?
+	[ $rc -eq 2 ] || fail "'patlab $*' exit $rc, want 2 (output: $out)"
+	grep -qF -- "$want" <<<"$out" || fail "'patlab $*' says '$out', want '$want'"
+}
+expect_usage_error "valid: mutex, lockfree, urcu, spsc, all" sweep --chan mutex,nosuch
+expect_usage_error "valid: chan, pingpong" sweep --pattern nosuch
+expect_usage_error "valid: chan, pingpong" run --pattern nosuch
+expect_usage_error "unknown command 'frobnicate'" frobnicate
+expect_usage_error "bad range '4..1'" sweep --depth 4..1
+expect_usage_error "bad range '1..8'" sweep --depth '1..8*1'
+expect_usage_error "bad step" sweep --depth '1..8*x'
+expect_usage_error "bad value 'x'" sweep --depth x
+expect_usage_error "bad value '-1'" sweep --producers -1
+expect_usage_error "bad value '0'" sweep --consumers 0
+expect_usage_error "bad pair '4-1'" sweep --ratio 4-1
+expect_usage_error "cannot be combined" sweep --ratio 1:1 --producers 2
+expect_usage_error "unknown option '--bogus'" sweep --bogus
+expect_usage_error "unknown option '--bogus'" run --bogus
+expect_usage_error "needs a value" sweep --chan
+expect_usage_error "unknown preset 'nosuch' (valid: quick, full)" sweep --preset nosuch
+expect_usage_error "one value per parameter" run --chan mutex,lockfree
+expect_usage_error "exclude each other" sweep --seconds 1 --messages 5
+expect_usage_error "bad value" sweep --reps 0
+expect_usage_error "bad value" sweep --seconds -1
+expect_usage_error "unexpected argument 'extra'" list extra
+expect_usage_error "--preset is for sweep" run --preset quick
+
+# The depth range syntax expands as documented (seen in the planned point count).
+out=$("$bin" sweep --pattern chan --chan mutex --depth '0,1..4096*4' --ratio 1:1 --reps 1 \
+	--seconds 0.01 --warmup 0 --out "$tmp/range" 2>&1 >/dev/null)
+grep -q "8 points x 1 reps" <<<"$out" || fail "0,1..4096*4 must give 8 depths: $out"
+
+# ---------------------------------------------------------------- 2. a tiny sweep
+kinds=mutex,lockfree,urcu,spsc
+"$bin" sweep --pattern chan,pingpong --chan $kinds --ratio 1:1,2:1 --depth 1,64 --reps 2 \
+	--seconds 0.05 --warmup 0.01 --out "$tmp/runs" >"$tmp/stdout" 2>"$tmp/stderr"
+rc=$?
+[ $rc -eq 0 ] || fail "tiny sweep exit $rc: $(cat "$tmp/stderr")"
+dir=$(readlink -f "$tmp/runs/latest") || fail "no $tmp/runs/latest link"
+for f in results.csv meta.json summary.md; do
+	[ -s "$dir/$f" ] || fail "missing or empty $dir/$f"
+done
+compgen -G "$dir/*.tmp.*" >/dev/null && fail "a temp file was left in $dir"
+csv=$dir/results.csv
+[ "$(head -n1 "$csv")" = "$schema" ] || fail "CSV header differs from the schema:
+ got  $(head -n1 "$csv")
+ want $schema"
+grep -q "^results: .*/$(basename "$dir")/results.csv\$" "$tmp/stdout" ||
+	fail "the sweep does not print the CSV path"
+grep -q 'lockfree/mutex' "$dir/summary.md" || fail "summary.md has no lockfree/mutex ratio"
+grep -q 'spsc allows one producer' "$dir/meta.json" || fail "meta.json does not list the skip"
+if command -v python3 >/dev/null; then
+	python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["status"]=="complete", m["status"]' \
+		"$dir/meta.json" || fail "meta.json is not valid JSON with status complete"
+fi
+
+# Points: chan 4 kinds x 2 ratios x 2 depths, less spsc at 2:1 (2) = 14; pingpong 4 x 2 = 8.
+want_rows=$(((14 + 8) * 2))
+
+validate_csv() { # CSV ROWS EXACT(1: exactly ROWS, 0: at least) MAX_REP
+	awk -F, -v want="$2" -v exact="$3" -v maxrep="$4" -v kinds="$kinds" '
+	function bad(msg) { printf "row %d (%s): %s\n", NR, $0, msg; err = 1; exit 1 }
+	function isint(v) { return v ~ /^[0-9]+$/ }
+	function isnum(v) { return v ~ /^[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/ }
+	BEGIN { nk = split(kinds, k, ","); for (i = 1; i <= nk; i++) okkind[k[i]] = 1 }
+	NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; ncol = NF; next }
+	{
+		if (NF != ncol) bad("has " NF " fields, header has " ncol)
+		for (i = 1; i <= NF; i++) {
+			if ($i == "") bad("empty field " i)
+			if (tolower($i) ~ /(^|[^a-z])(nan|inf)([^a-z]|$)/) bad("NaN/inf in field " i)
+		}
+		if ($col["run_id"] !~ /^[0-9]+T[0-9]+Z-[0-9a-f]+$/) bad("run_id")
+		if (NR == 2) rid = $col["run_id"]; else if ($col["run_id"] != rid) bad("run_id changes")
+		if ($col["timestamp_utc"] !~ /^[0-9]+-[0-9]+-[0-9]+T[0-9]+:[0-9]+:[0-9]+\.[0-9]+Z$/) bad("timestamp_utc")
+		if (!isint($col["cpus"]) || $col["cpus"] < 1) bad("cpus")
+		if ($col["pattern"] != "chan" && $col["pattern"] != "pingpong") bad("pattern")
+		if (!($col["chan_kind"] in okkind)) bad("chan_kind")
+		if ($col["pattern"] == "chan" && $col["chan_kind"] == "spsc" && $col["producers"] > 1) bad("spsc ran with producers > 1")
+		nc = split("producers consumers stages rep seed", c, " ")
+		for (i = 1; i <= nc; i++) if (!isint($col[c[i]])) bad(c[i] " not an integer")
+		if ($col["producers"] < 1 || $col["consumers"] < 1 || $col["stages"] < 1) bad("thread counts")
+		if (!isint($col["queue_depth"])) bad("queue_depth")
+		if (!isint($col["work_ns"]) || !isint($col["spin_ns"]) || !isint($col["timeout_ns"])) bad("work_ns/spin_ns/timeout_ns")
+		if (!isnum($col["rate_target"]) || !isnum($col["warmup_s"])) bad("rate_target/warmup_s")
+		if ($col["rep"] < 1 || $col["rep"] > maxrep) bad("rep")
+		if (!isint($col["messages"]) || $col["messages"] < 1) bad("messages")
+		if (!isnum($col["seconds"]) || $col["seconds"] <= 0) bad("seconds")
+		if (!isnum($col["throughput_mps"]) || $col["throughput_mps"] <= 0) bad("throughput_mps")
+		r = $col["messages"] / $col["seconds"] / $col["throughput_mps"]
+		if (r < 0.99 || r > 1.01) bad("throughput_mps != messages / seconds")
+		split("lat_p50_ns lat_p90_ns lat_p99_ns lat_p999_ns lat_max_ns", l, " ")
+		for (i = 1; i <= 5; i++) {
+			if (!isint($col[l[i]])) bad(l[i] " not an integer")
+			if (i > 1 && $col[l[i]] + 0 < $col[l[i - 1]] + 0) bad(l[i] " < " l[i - 1])
+		}
+		if ($col["lat_max_ns"] <= 0) bad("lat_max_ns")
+		if (!isnum($col["lat_mean_ns"]) || $col["lat_mean_ns"] <= 0) bad("lat_mean_ns")
+		if (!isint($col["dropped"]) || !isint($col["rejected"])) bad("dropped/rejected")
+		if ($col["lost"] != "0") bad("LOST MESSAGES: lost = " $col["lost"])
+		rows++
+	}
+	END {
+		if (err) exit 1
+		if (exact && rows != want) { printf "%d rows, want %d\n", rows, want; exit 1 }
+		if (rows < want) { printf "%d rows, want at least %d\n", rows, want; exit 1 }
+	}' "$1"
+}
+validate_csv "$csv" "$want_rows" 1 2 || fail "CSV validation failed: $csv"
+
+# ---------------------------------------------------------------- 3. interrupted sweep
+"$bin" sweep --pattern chan --chan mutex,lockfree --ratio 1:1 --depth 1..1024*2 --reps 20 \
+	--seconds 0.05 --warmup 0 --quiet --out "$tmp/intr" >/dev/null 2>"$tmp/intr.err" &
+pid=$!
+sleep 1.5
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -eq 130 ] || fail "interrupted sweep exit $rc, want 130: $(cat "$tmp/intr.err")"
+idir=$(readlink -f "$tmp/intr/latest") || fail "no run folder after an interrupt"
+[ "$(head -n1 "$idir/results.csv")" = "$schema" ] || fail "interrupted CSV lost its header"
+validate_csv "$idir/results.csv" 1 0 20 || fail "interrupted CSV is not valid"
+grep -q '"status": "interrupted"' "$idir/meta.json" || fail "meta.json status is not interrupted"
+
+echo "test_bench_cli: ok ($want_rows rows validated; $(($(wc -l <"$idir/results.csv") - 1)) rows before the interrupt)"
