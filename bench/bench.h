@@ -109,6 +109,11 @@ struct pb_run {
 	size_t n_rows, cap_rows;
 	struct pb_note *skipped, *failed;
 	size_t n_skipped, n_failed;
+	/* Go rows (go/gorun.c), for meta.json: the --gomaxprocs setting as given ("auto" by
+	 * default) and patlab-go's process start-up (exec -> main) over every Go run. */
+	char gomaxprocs[128];
+	size_t go_runs;
+	double go_start_ms_min, go_start_ms_max, go_start_ms_sum;
 };
 
 /* pb_run_add_row / pb_run_note - append (aborts on out of memory: nothing sensible to do). */
@@ -126,7 +131,7 @@ void pb_run_free(struct pb_run *run);
 struct pb_opts {
 	const char *preset;
 	const char *pattern, *chan, *producers, *consumers, *ratio, *depth, *stages, *work, *rate,
-	    *policy, *spin, *timeout;
+	    *policy, *spin, *timeout, *gomaxprocs;
 	const char *reps, *warmup, *seconds, *messages, *seed;
 	const char *out;
 	bool quiet;
@@ -157,6 +162,7 @@ struct pb_point {
 	struct pl_params p;
 	size_t scenario;
 	bool skip; /* skipped or failed: no more repetitions */
+	unsigned gomaxprocs; /* kind "go": GOMAXPROCS for this point (auto resolved); else 0 */
 	char label[128];
 };
 
@@ -168,6 +174,7 @@ struct pb_plan {
 	double seconds, warmup_s;
 	uint64_t messages, seed;
 	bool latency;
+	struct pb_nums gomaxprocs; /* kind "go": the GOMAXPROCS values; 0 = auto */
 	struct pb_point *points;
 	size_t n_points;
 };
@@ -209,6 +216,13 @@ int pb_csv_format_row(const struct pb_run *run, const struct pb_row *row, char *
 /* pb_csv_write - write every row of @run to @path atomically (temp file, then rename). 0/-errno. */
 int pb_csv_write(const struct pb_run *run, const char *path);
 
+/*
+ * pb_csv_read - append the rows of a results.csv at @path to @run (columns found by name, so
+ * older files with fewer of our columns still read); the machine fields of @run->sys come
+ * from the first row. Returns 0, or -errno / -EINVAL with a message in @err.
+ */
+int pb_csv_read(const char *path, struct pb_run *run, char *err, size_t n);
+
 /* pb_meta_write - meta.json (atomically). 0/-errno. */
 int pb_meta_write(const struct pb_run *run, const char *path);
 
@@ -228,5 +242,49 @@ const char *pb_fmt_ns(double ns, char *buf, size_t n);
 
 /* pb_fmt_tput - messages/s for humans, in millions: 12.3, 0.027, 1.10k (thousands of M). */
 const char *pb_fmt_tput(double mps, char *buf, size_t n);
+
+/* ---------------------------------------------------------------- go/gorun.c */
+
+/* The kind name of Go's own channels, run by bench/go/patlab-go (not a registry kind). */
+#define PB_GO_KIND     "go"
+#define PB_GO_PATTERNS 16
+
+/* struct pb_go_info - patlab-go, as probed once: where, which Go, which workloads. */
+struct pb_go_info {
+	bool available;
+	char path[PATH_MAX];
+	char version[64]; /* e.g. "go1.19.8" */
+	char why[384];	  /* when not available: why, and what to do */
+	size_t n_patterns;
+	char patterns[PB_GO_PATTERNS][32];
+};
+
+/* pb_go_probe - find and ask patlab-go (once; later calls return the same answer). */
+const struct pb_go_info *pb_go_probe(void);
+
+/* pb_kind_is_go - @kind is "go". */
+bool pb_kind_is_go(const char *kind);
+
+/*
+ * pb_go_threads - the threads the C workload of @pat runs for @p (chan: P + C; pingpong: 2;
+ * worker_pool: P + workers; pipeline: P + stages - 1 + C + the sink; fanout_fanin: P + the
+ * backend pools). pb_go_auto_procs - the default GOMAXPROCS: min(online CPUs, that).
+ */
+unsigned pb_go_threads(const struct pl_pattern *pat, const struct pl_params *p);
+unsigned pb_go_auto_procs(const struct pl_pattern *pat, const struct pl_params *p);
+
+/*
+ * pb_go_check - can the go point @pt run: patlab-go present, the pattern one of its, a
+ * bounded depth, and the checks every pattern shares. 0, or -ENOTSUP / -EINVAL with @r->why.
+ */
+int pb_go_check(const struct pb_point *pt, struct pl_result *r);
+
+/*
+ * pb_go_run - run the go point @pt once in a patlab-go process and fill @r as
+ * pl_pattern_run() would (@r->latency, when not NULL, receives the histogram; the extras start
+ * with gomaxprocs). Start-up figures go to @run. Returns 0, -ENOTSUP (skipped; @r->why) or
+ * -errno (failed; @r->why).
+ */
+int pb_go_run(const struct pb_point *pt, struct pl_result *r, struct pb_run *run);
 
 #endif /* PATLAB_BENCH_H */

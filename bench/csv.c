@@ -7,6 +7,8 @@
  * a quote or a newline (pb_field_clean()), so no quoting is used and `cut -d,`, awk and
  * gnuplot read it as is.
  *
+ * pb_csv_read() reads such a file back (for `patlab report`), finding columns by name.
+ *
  * Both files are written atomically: the whole file goes to "<path>.tmp.<pid>", then rename()
  * replaces the old one. The CSV is rewritten after every finished row, so an interrupted sweep
  * (Ctrl-C, a kill, a crash in a later point) always leaves a valid file holding every finished
@@ -220,4 +222,178 @@ int pb_meta_write(const struct pb_run *run, const char *path)
 	err = pb_write_atomic(path, b.s, b.len);
 	free(b.s);
 	return err;
+}
+
+/* ---------------------------------------------------------------- reading back */
+
+enum {
+	C_RUN_ID,
+	C_TIMESTAMP,
+	C_GIT_REV,
+	C_HOST,
+	C_CPU_MODEL,
+	C_CPUS,
+	C_COMPILER,
+	C_PATTERN,
+	C_KIND,
+	C_PRODUCERS,
+	C_CONSUMERS,
+	C_STAGES,
+	C_DEPTH,
+	C_WORK,
+	C_RATE,
+	C_POLICY,
+	C_REP,
+	C_MESSAGES,
+	C_SECONDS,
+	C_TPUT,
+	C_P50,
+	C_P90,
+	C_P99,
+	C_P999,
+	C_MAX,
+	C_DROPPED,
+	C_REJECTED,
+	C_LOST,
+	C_SPIN,
+	C_BUILD,
+	C_WARMUP,
+	C_MEAN,
+	C_SEED,
+	C_TIMEOUT,
+	C_EXTRAS,
+	C_N
+};
+
+/* The column names in header order; the first C_LOST + 1 are required (DESIGN.md). */
+static const char *const col_names[C_N] = {
+    "run_id",	   "timestamp_utc",  "git_rev",	    "host",	  "cpu_model",	"cpus",
+    "compiler",	   "pattern",	     "chan_kind",   "producers",  "consumers",	"stages",
+    "queue_depth", "work_ns",	     "rate_target", "policy",	  "rep",	"messages",
+    "seconds",	   "throughput_mps", "lat_p50_ns",  "lat_p90_ns", "lat_p99_ns", "lat_p999_ns",
+    "lat_max_ns",  "dropped",	     "rejected",    "lost",	  "spin_ns",	"build_type",
+    "warmup_s",	   "lat_mean_ns",    "seed",	    "timeout_ns", "extras",
+};
+
+static void copy_field(char *dst, size_t n, const char *src)
+{
+	snprintf(dst, n, "%s", src != NULL ? src : "-");
+}
+
+static long long ll_of(const char *s)
+{
+	return s != NULL ? strtoll(s, NULL, 10) : 0;
+}
+
+static double d_of(const char *s)
+{
+	return s != NULL ? strtod(s, NULL) : 0;
+}
+
+int pb_csv_read(const char *path, struct pb_run *run, char *err, size_t n)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL, *fields[128];
+	size_t cap = 0, lineno = 0;
+	int idx[C_N], e = 0;
+	ssize_t len;
+
+	if (f == NULL) {
+		e = -errno;
+		snprintf(err, n, "cannot open %s: %s", path, strerror(-e));
+		return e;
+	}
+	for (int c = 0; c < C_N; c++)
+		idx[c] = -1;
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		const char *v[C_N];
+		size_t nf = 0;
+		char *save = NULL, *tok;
+		struct pb_row *w;
+
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		/* No field is empty or quoted (see the top of this file): strtok_r is enough. */
+		for (tok = strtok_r(line, ",", &save); tok != NULL && nf < 128;
+		     tok = strtok_r(NULL, ",", &save))
+			fields[nf++] = tok;
+		if (lineno == 1) {
+			for (size_t i = 0; i < nf; i++)
+				for (int c = 0; c < C_N; c++)
+					if (strcmp(fields[i], col_names[c]) == 0)
+						idx[c] = (int)i;
+			for (int c = 0; c <= C_LOST; c++)
+				if (idx[c] < 0) {
+					snprintf(err, n,
+						 "%s: not a patlab results.csv (no column %s)",
+						 path, col_names[c]);
+					e = -EINVAL;
+					goto out;
+				}
+			continue;
+		}
+		for (int c = 0; c < C_N; c++)
+			v[c] = idx[c] >= 0 && (size_t)idx[c] < nf ? fields[idx[c]] : NULL;
+		if (v[C_LOST] == NULL || v[C_TPUT] == NULL) {
+			snprintf(err, n, "%s:%zu: a short row", path, lineno);
+			e = -EINVAL;
+			goto out;
+		}
+		if (run->n_rows == 0) {
+			copy_field(run->sys.run_id, sizeof(run->sys.run_id), v[C_RUN_ID]);
+			copy_field(run->sys.git_rev, sizeof(run->sys.git_rev), v[C_GIT_REV]);
+			copy_field(run->sys.host, sizeof(run->sys.host), v[C_HOST]);
+			copy_field(run->sys.cpu_model, sizeof(run->sys.cpu_model), v[C_CPU_MODEL]);
+			copy_field(run->sys.compiler, sizeof(run->sys.compiler), v[C_COMPILER]);
+			copy_field(run->sys.build_type, sizeof(run->sys.build_type), v[C_BUILD]);
+			run->sys.sanitized = strstr(run->sys.build_type, "sanitized") != NULL;
+			run->sys.cpus = (unsigned)ll_of(v[C_CPUS]);
+			run->sys.kernel[0] = '\0'; /* not in the CSV: meta.json has it */
+			run->seconds = d_of(v[C_SECONDS]);
+			run->warmup_s = d_of(v[C_WARMUP]);
+		}
+		w = pb_run_add_row(run);
+		copy_field(w->timestamp, sizeof(w->timestamp), v[C_TIMESTAMP]);
+		copy_field(w->pattern, sizeof(w->pattern), v[C_PATTERN]);
+		copy_field(w->kind, sizeof(w->kind), v[C_KIND]);
+		copy_field(w->policy, sizeof(w->policy), v[C_POLICY]);
+		copy_field(w->extras, sizeof(w->extras), v[C_EXTRAS]);
+		w->producers = (unsigned)ll_of(v[C_PRODUCERS]);
+		w->consumers = (unsigned)ll_of(v[C_CONSUMERS]);
+		w->stages = (unsigned)ll_of(v[C_STAGES]);
+		w->depth = v[C_DEPTH] != NULL && strcmp(v[C_DEPTH], "unbounded") == 0
+			       ? PB_DEPTH_UNBOUNDED
+			       : (uint64_t)ll_of(v[C_DEPTH]);
+		w->work_ns = ll_of(v[C_WORK]);
+		w->rate = d_of(v[C_RATE]);
+		w->spin_ns = v[C_SPIN] != NULL ? ll_of(v[C_SPIN]) : PL_CHAN_SPIN_NS_DEFAULT;
+		w->timeout_ns = ll_of(v[C_TIMEOUT]);
+		w->rep = (unsigned)ll_of(v[C_REP]);
+		w->warmup_s = d_of(v[C_WARMUP]);
+		w->seed = (uint64_t)ll_of(v[C_SEED]);
+		w->messages = (uint64_t)ll_of(v[C_MESSAGES]);
+		w->seconds = d_of(v[C_SECONDS]);
+		w->tput = d_of(v[C_TPUT]);
+		w->lat.p50 = ll_of(v[C_P50]);
+		w->lat.p90 = ll_of(v[C_P90]);
+		w->lat.p99 = ll_of(v[C_P99]);
+		w->lat.p999 = ll_of(v[C_P999]);
+		w->lat.max = ll_of(v[C_MAX]);
+		w->lat.mean = d_of(v[C_MEAN]);
+		w->dropped = (uint64_t)ll_of(v[C_DROPPED]);
+		w->rejected = (uint64_t)ll_of(v[C_REJECTED]);
+		w->lost = (uint64_t)ll_of(v[C_LOST]);
+		if (w->rep > run->reps)
+			run->reps = w->rep;
+	}
+	if (lineno == 0) {
+		snprintf(err, n, "%s: empty file", path);
+		e = -EINVAL;
+	}
+out:
+	free(line);
+	fclose(f);
+	return e;
 }

@@ -6,12 +6,15 @@
  *   patlab run   [options]           one point, printed (a run folder only with --out)
  *   patlab sweep [options]           a grid -> results/runs/<run_id>/{results.csv,meta.json,
  *                                    summary.md}, the summary on stdout, progress on stderr
+ *   patlab report PATH...            the summary again, from results.csv files
+ *   patlab check BASELINE CURRENT    the regression gate (check.c): exit 0 ok, 1 regression
  *
  * Every subcommand takes --help. A bad argument prints what is wrong and the valid values, and
  * exits 2. See bench.h for the other exit codes and for how the parts fit.
  */
 #include "bench.h"
 #include "build_info.h"
+#include "check.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,10 +32,12 @@ static const char usage_main[] =
     "  list    channel kinds, patterns and workloads, presets\n"
     "  run     run one point and print its figures\n"
     "  sweep   run a grid of points into results/runs/<run_id>/ (CSV, meta.json, summary)\n"
+    "  report  the summary of existing results (run folders or CSV files)\n"
+    "  check   compare results with a baseline: exit 1 on a performance regression\n"
     "\n"
     "'patlab <command> --help' for a command's options. Exit codes: 0 ok, 1 a point\n"
     "failed or an output could not be written, 2 bad arguments, 3 some row lost messages,\n"
-    "130 interrupted (finished rows are kept).\n";
+    "130 interrupted (finished rows are kept). 'patlab check' exits 1 on a regression.\n";
 
 static const char usage_list[] = "usage: patlab list\n"
 				 "\n"
@@ -67,6 +72,20 @@ static const char usage_list[] = "usage: patlab list\n"
 	"LIST: comma-separated values and ranges: a..b (doubling), a..b*k (geometric),\n"          \
 	"a..b+k (arithmetic); e.g. --depth 0,1..4096*4 = 0,1,4,16,64,256,1024,4096.\n"
 
+static const char usage_report[] =
+    "usage: patlab report [--md FILE] PATH...\n"
+    "\n"
+    "Prints the summary of existing results: each PATH is a run folder (its results.csv)\n"
+    "or a CSV file; rows of several are summarized together. Exit 3 when a row lost\n"
+    "messages.\n"
+    "\n"
+    "  --md FILE    also write the summary as markdown to FILE\n"
+    "  --help       this text\n"
+    "\n"
+    "examples:\n"
+    "  patlab report results/runs/latest\n"
+    "  patlab report --md /tmp/both.md results/runs/A results/runs/B\n";
+
 static const char usage_run[] =
     "usage: patlab run [options]   (one value per option)\n"
     "\n"
@@ -88,9 +107,10 @@ static const char usage_sweep[] =
     "that reads it. A point a kind cannot run (spsc with 4 producers, capacity 0 without\n"
     "rendezvous) is skipped with its reason, never run wrongly.\n"
     "\n"
-    "  --preset NAME      quick (default, ~2 min on 2 cores) or full (~25 min)\n" GRID_OPTS
-    "  --out DIR          where run folders go (default results/runs); DIR/latest\n"
-    "                     points at the newest\n"
+    "  --preset NAME      quick (default, ~2 min on 2 cores), full (~25 min) or ci (the\n"
+    "                     regression gate's grid, ~1 min: scripts/perf-check)\n" GRID_OPTS
+    "  --out DIR          where run folders go (default results/runs, from the current\n"
+    "                     directory); DIR/latest points at the newest\n"
     "\n"
     "examples:\n"
     "  patlab sweep                                   # the quick preset\n"
@@ -499,6 +519,61 @@ static int cmd_run_or_sweep(int argc, char **argv, int full_argc, char **full_ar
 	return rc;
 }
 
+static int cmd_report(int argc, char **argv)
+{
+	struct pb_run run;
+	const char *md = NULL;
+	char err[512], path[PATH_MAX + 32];
+	size_t lost, inputs = 0;
+	int i;
+
+	memset(&run, 0, sizeof(run));
+	run.status = "report";
+	for (i = 1; i < argc; i++) {
+		struct stat st;
+		int e;
+
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage_report, stdout);
+			pb_run_free(&run);
+			return PB_EXIT_OK;
+		}
+		if (strcmp(argv[i], "--md") == 0) {
+			if (++i == argc) {
+				pb_run_free(&run);
+				return usage_error("report", "option '--md' needs a value");
+			}
+			md = argv[i];
+			continue;
+		}
+		if (argv[i][0] == '-') {
+			pb_run_free(&run);
+			return usage_error("report", "unknown option '%s'", argv[i]);
+		}
+		if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode))
+			snprintf(path, sizeof(path), "%s/results.csv", argv[i]);
+		else
+			snprintf(path, sizeof(path), "%s", argv[i]);
+		e = pb_csv_read(path, &run, err, sizeof(err));
+		if (e != 0) {
+			pb_run_free(&run);
+			return usage_error("report", "%s", err);
+		}
+		inputs++;
+	}
+	if (inputs == 0) {
+		pb_run_free(&run);
+		return usage_error("report", "which results? give a run folder or a CSV");
+	}
+	if (run.n_rows == 0) {
+		pb_run_free(&run);
+		return usage_error("report", "no rows in the given results");
+	}
+	lost = pb_report(&run, stdout, md);
+	pb_run_free(&run);
+	return lost > 0 ? PB_EXIT_LOST : PB_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -521,7 +596,12 @@ int main(int argc, char **argv)
 		return cmd_run_or_sweep(argc - 1, argv + 1, argc, argv, false);
 	if (strcmp(cmd, "sweep") == 0)
 		return cmd_run_or_sweep(argc - 1, argv + 1, argc, argv, true);
-	fprintf(stderr, "patlab: unknown command '%s' (valid: list, run, sweep)\n", cmd);
+	if (strcmp(cmd, "report") == 0)
+		return cmd_report(argc - 1, argv + 1);
+	if (strcmp(cmd, "check") == 0)
+		return pb_check_main(argc - 1, argv + 1);
+	fprintf(stderr, "patlab: unknown command '%s' (valid: list, run, sweep, report, check)\n",
+		cmd);
 	fputs(usage_main, stderr);
 	return PB_EXIT_USAGE;
 }

@@ -323,9 +323,9 @@ static size_t write_summary(const struct pb_run *run, const struct out *o)
 		fprintf(o->f, "# patlab run %s\n\n", s->run_id);
 	else
 		fprintf(o->f, "\n== patlab summary: run %s\n", s->run_id);
-	fprintf(o->f, "%s%s, %u cpus, %s, %s, %s build, git %s; %zu rows (%s)%s\n",
-		o->md ? "" : "   ", s->cpu_model, s->cpus, s->kernel, s->compiler, s->build_type,
-		s->git_rev, run->n_rows, run->status, o->md ? "" : "");
+	fprintf(o->f, "%s%s, %u cpus, %s%s%s, %s build, git %s; %zu rows (%s)\n",
+		o->md ? "" : "   ", s->cpu_model, s->cpus, s->kernel, s->kernel[0] ? ", " : "",
+		s->compiler, s->build_type, s->git_rev, run->n_rows, run->status);
 	if (s->sanitized)
 		fprintf(o->f,
 			"%sSANITIZED BUILD: these numbers measure the sanitizer, not the "

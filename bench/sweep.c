@@ -33,6 +33,9 @@ const struct pb_preset pb_presets[] = {
      "(0) 1 64 1024, pingpong at depth 1; every kind; 3 reps of 0.4 s after 0.1 s warm-up"},
     {"full", "~25 min: chan at 7 topologies x 8 depths, a spin-budget sweep, pingpong at "
 	     "depths 0 1 64; every kind; 5 reps of 1 s after 0.2 s warm-up"},
+    {"ci", "the regression gate's grid (scripts/perf-check, results/baseline/), ~1 min: chan "
+	   "at 1p1c 2p2c x depth 64 1024, pingpong at depth 64; every kind; 8 reps of 0.2 s "
+	   "after 0.05 s warm-up"},
     {NULL, NULL},
 };
 
@@ -230,6 +233,9 @@ static int parse_kinds(const char *str, struct pb_subgrid *g, char *err, size_t 
 	if (strcmp(str, "all") == 0) {
 		for (; *all != NULL && g->n_kinds < PB_MAX_KINDS; all++)
 			g->kinds[g->n_kinds++] = *all;
+		/* Go's own channels too, when patlab-go was built (go/gorun.c). */
+		if (g->n_kinds < PB_MAX_KINDS && pb_go_probe()->available)
+			g->kinds[g->n_kinds++] = PB_GO_KIND;
 		return 0;
 	}
 	snprintf(buf, sizeof(buf), "%s", str);
@@ -238,11 +244,15 @@ static int parse_kinds(const char *str, struct pb_subgrid *g, char *err, size_t 
 
 		for (k = all; *k != NULL && strcmp(*k, item) != 0; k++)
 			;
-		if (*k == NULL) {
+		if (*k == NULL && pb_kind_is_go(item)) {
+			k = (const char *const[]){PB_GO_KIND}; /* a string literal: lives forever */
+		} else if (*k == NULL) {
 			char valid[256];
 
 			names_joined(all, valid, sizeof(valid));
-			return err_msg(err, n, "--chan: unknown channel kind '%s' (valid: %s, all)",
+			return err_msg(err, n,
+				       "--chan: unknown channel kind '%s' (valid: %s, all; and go: "
+				       "Go's own channels, bench/go)",
 				       item, valid);
 		}
 		if (g->n_kinds == PB_MAX_KINDS)
@@ -396,6 +406,33 @@ static void preset_full(struct pb_plan *plan)
 	plan->warmup_s = 0.2;
 }
 
+/*
+ * preset_ci - the grid `patlab check` gates on in CI (results/baseline/README.md says how it
+ * was chosen). Few points, many short repetitions: the Mann-Whitney test needs at least 5 a
+ * side to reach p < 0.01 at all, and more to see a 10-20% shift through a shared machine's
+ * noise. Changing it invalidates results/baseline/ci.csv (patlab check then names the
+ * configurations that differ): refresh the baseline in the same commit.
+ */
+static void preset_ci(struct pb_plan *plan)
+{
+	static const unsigned topos[][2] = {{1, 1}, {2, 2}};
+	static const double depths[] = {64, 1024};
+	static const double d64 = 64;
+	struct pb_subgrid *g = &plan->sub[0];
+
+	sub_default(g, pl_pattern_find("chan"));
+	topos_set(g, sizeof(topos) / sizeof(topos[0]), topos);
+	nums_set(&g->depth, sizeof(depths) / sizeof(depths[0]), depths);
+	g = &plan->sub[1];
+	sub_default(g, pl_pattern_find("pingpong"));
+	nums_set(&g->depth, 1, &d64);
+	plan->n_sub = 2;
+	/* 18 live points x 8 reps x ~0.27 s: about 40 s on 2 cores. */
+	plan->reps = 8;
+	plan->seconds = 0.2;
+	plan->warmup_s = 0.05;
+}
+
 /* ---------------------------------------------------------------- plan */
 
 static int parse_count(const char *opt, const char *s, double lo, double hi, double *out,
@@ -425,6 +462,8 @@ static void label_point(struct pb_point *pt)
 	len = (size_t)snprintf(b, n, "%s", pt->pat->name);
 	if (used & PL_PARAM_CHAN_KIND)
 		len += (size_t)snprintf(b + len, n - len, " %s", p->chan_kind);
+	if (pt->gomaxprocs > 0)
+		len += (size_t)snprintf(b + len, n - len, "(gomaxprocs=%u)", pt->gomaxprocs);
 	if (used & (PL_PARAM_PRODUCERS | PL_PARAM_CONSUMERS))
 		len += (size_t)snprintf(b + len, n - len, " %up%uc", p->producers, p->consumers);
 	if (used & PL_PARAM_STAGES)
@@ -535,6 +574,35 @@ static void note_ignored(const struct pb_opts *o, const struct pb_plan *plan)
 /* The dimensions of a sub-grid besides the kind: topology .. timeout, see expand(). */
 #define PB_DIMS 8
 
+/*
+ * add_go_points - the go point just added (the last one) gets the first --gomaxprocs value
+ * (0: auto, min(online CPUs, the C workload's threads)), and one copy of it per further value:
+ * one scenario, several go points, like kinds.
+ */
+static int add_go_points(struct pb_plan *plan, size_t *cap, char *err, size_t n)
+{
+	size_t tmpl = plan->n_points - 1;
+
+	for (size_t m = 0; m < plan->gomaxprocs.n; m++) {
+		struct pb_point *pt;
+		double v = plan->gomaxprocs.v[m];
+
+		if (m > 0) {
+			if (plan->n_points >= 100000)
+				return err_msg(err, n, "the grid has more than 100000 points");
+			if (plan->n_points == *cap) {
+				*cap *= 2;
+				plan->points = xrealloc(plan->points, *cap * sizeof(*plan->points));
+			}
+			plan->points[plan->n_points++] = plan->points[tmpl];
+		}
+		pt = &plan->points[m > 0 ? plan->n_points - 1 : tmpl];
+		pt->gomaxprocs = v > 0 ? (unsigned)v : pb_go_auto_procs(pt->pat, &pt->p);
+		label_point(pt);
+	}
+	return 0;
+}
+
 /* add_point - append the point of @g at list indexes @ix (see expand()) and kind @k. */
 static int add_point(struct pb_plan *plan, const struct pb_subgrid *g, const size_t ix[PB_DIMS],
 		     size_t k, size_t scenario, size_t *cap, char *err, size_t n)
@@ -545,6 +613,7 @@ static int add_point(struct pb_plan *plan, const struct pb_subgrid *g, const siz
 
 	/* Presets ask for depth 0 only where it means something: kinds with rendezvous. */
 	if (depth == 0 && g->zero_rendezvous_only && (g->pat->params & PL_PARAM_CHAN_KIND) &&
+	    !pb_kind_is_go(g->kinds[k]) && /* Go's unbuffered channels are rendezvous */
 	    (pl_chan_kind_info(g->kinds[k], &info) != 0 || !info.rendezvous))
 		return 0;
 	if (plan->n_points >= 100000)
@@ -573,6 +642,8 @@ static int add_point(struct pb_plan *plan, const struct pb_subgrid *g, const siz
 	pt->p.warmup_s = plan->warmup_s;
 	pt->p.seed = plan->seed;
 	label_point(pt);
+	if ((g->pat->params & PL_PARAM_CHAN_KIND) && pb_kind_is_go(pt->p.chan_kind))
+		return add_go_points(plan, cap, err, n);
 	return 0;
 }
 
@@ -640,6 +711,54 @@ static void select_pattern(struct pb_plan *plan, const struct pb_plan *from,
 		sub_default(&plan->sub[plan->n_sub++], pat);
 }
 
+/* parse_gomaxprocs - --gomaxprocs LIST: 'auto' (0) and counts >= 1, ranges as elsewhere. */
+static int parse_gomaxprocs(const struct pb_opts *o, struct pb_plan *plan, bool single, char *err,
+			    size_t n)
+{
+	char buf[1024], rest[1024] = "", *save = NULL, *item;
+	bool autov = false;
+	size_t len = 0;
+
+	plan->gomaxprocs.n = 1;
+	plan->gomaxprocs.v[0] = 0;
+	if (o->gomaxprocs == NULL)
+		return 0;
+	if (strlen(o->gomaxprocs) >= sizeof(buf))
+		return err_msg(err, n, "--gomaxprocs: list too long");
+	snprintf(buf, sizeof(buf), "%s", o->gomaxprocs);
+	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		if (strcmp(item, "auto") == 0)
+			autov = true;
+		else
+			len += (size_t)snprintf(rest + len, sizeof(rest) - len, "%s%s",
+						len ? "," : "", item);
+	}
+	plan->gomaxprocs.n = 0;
+	if (rest[0] != '\0') {
+		char why[512];
+
+		if (parse_nums("--gomaxprocs", rest, NUM_COUNT, &plan->gomaxprocs, why,
+			       sizeof(why)) != 0)
+			return err_msg(err, n, "%s; or 'auto'", why);
+		for (size_t i = 0; i < plan->gomaxprocs.n; i++)
+			if (plan->gomaxprocs.v[i] > 1024)
+				return err_msg(err, n, "--gomaxprocs: at most 1024");
+	}
+	if (autov) {
+		if (plan->gomaxprocs.n == PB_MAX_LIST)
+			return err_msg(err, n, "--gomaxprocs: more than %d values", PB_MAX_LIST);
+		memmove(&plan->gomaxprocs.v[1], &plan->gomaxprocs.v[0],
+			plan->gomaxprocs.n * sizeof(double));
+		plan->gomaxprocs.v[0] = 0;
+		plan->gomaxprocs.n++;
+	}
+	if (plan->gomaxprocs.n == 0)
+		return err_msg(err, n, "--gomaxprocs: empty list (valid: 'auto', integers >= 1)");
+	if (single && plan->gomaxprocs.n != 1)
+		return err_msg(err, n, "run: one value per parameter (use sweep for lists)");
+	return 0;
+}
+
 int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, char *err, size_t n)
 {
 	const struct pl_pattern *const *all = pl_patterns();
@@ -658,8 +777,10 @@ int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, cha
 		preset_quick(plan);
 	} else if (strcmp(plan->preset, "full") == 0) {
 		preset_full(plan);
+	} else if (strcmp(plan->preset, "ci") == 0) {
+		preset_ci(plan);
 	} else {
-		return err_msg(err, n, "--preset: unknown preset '%s' (valid: quick, full)",
+		return err_msg(err, n, "--preset: unknown preset '%s' (valid: quick, full, ci)",
 			       plan->preset);
 	}
 
@@ -733,7 +854,18 @@ int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, cha
 		plan->seed = (uint64_t)v;
 	}
 	note_ignored(o, plan);
-	return expand(plan, single, err, n);
+	if ((e = parse_gomaxprocs(o, plan, single, err, n)) || (e = expand(plan, single, err, n)))
+		return e;
+	if (o->gomaxprocs != NULL) {
+		bool any = false;
+
+		for (size_t i = 0; i < plan->n_points && !any; i++)
+			any = plan->points[i].gomaxprocs > 0;
+		if (!any)
+			fprintf(stderr, "patlab: note: --gomaxprocs is ignored: no go points (add "
+					"--chan ...,go)\n");
+	}
+	return 0;
 }
 
 void pb_plan_free(struct pb_plan *plan)
@@ -788,7 +920,8 @@ static void fill_row(struct pb_row *w, const struct pb_point *pt, unsigned rep,
 	w->seed = p->seed;
 	w->messages = r->messages;
 	w->seconds = r->seconds;
-	w->tput = r->seconds > 0 ? (double)r->messages / r->seconds : 0;
+	/* Rounded as results.csv writes it (%.1f), so a summary made from the CSV is the same. */
+	w->tput = r->seconds > 0 ? round((double)r->messages / r->seconds * 10) / 10 : 0;
 	if (r->latency != NULL)
 		w->lat = pl_hist_summarize(r->latency);
 	w->dropped = r->dropped;
@@ -817,6 +950,12 @@ static void progress(bool tty, size_t done, size_t total, double eta, unsigned r
 	fflush(stderr);
 }
 
+/* is_go_point - run by patlab-go (go/gorun.c), not through the pattern vtable. */
+static bool is_go_point(const struct pb_point *pt)
+{
+	return (pt->pat->params & PL_PARAM_CHAN_KIND) && pb_kind_is_go(pt->p.chan_kind);
+}
+
 int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 		    int (*row_done)(struct pb_run *run))
 {
@@ -837,7 +976,8 @@ int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 		int e;
 
 		pl_result_init(&r, NULL);
-		e = pt->pat->check ? pt->pat->check(&pt->p, &r)
+		e = is_go_point(pt)  ? pb_go_check(pt, &r)
+		    : pt->pat->check ? pt->pat->check(&pt->p, &r)
 				   : pl_pattern_check_params(pt->pat, &pt->p, 1, 1, &r);
 		if (e == 0) {
 			live++;
@@ -886,7 +1026,8 @@ int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 				if (hist != NULL)
 					pl_hist_reset(hist);
 				pl_result_init(&r, hist);
-				e = pl_pattern_run(pt->pat, &pt->p, &r);
+				e = is_go_point(pt) ? pb_go_run(pt, &r, run)
+						    : pl_pattern_run(pt->pat, &pt->p, &r);
 				if (e != 0) {
 					pt->skip = true;
 					total -= plan->reps - rep;

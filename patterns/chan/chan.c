@@ -98,10 +98,32 @@ pl_chan *pl_chan_new(const char *kind, size_t capacity)
 	return pl_chan_new_opts(kind, capacity, NULL);
 }
 
+#if defined(PATLAB_PLANT_DELAY_NS) && PATLAB_PLANT_DELAY_NS > 0
+/*
+ * A planted regression, compiled only with the CMake option -DPATLAB_PLANT_DELAY_NS=N (never
+ * in a normal build): every pl_chan_send() on a mutex channel first busy-waits N ns. It exists
+ * to prove that the performance gate catches a slowdown (tests/gate.cmake, scripts/perf-ab,
+ * results/baseline/README.md).
+ */
+static void plant_delay(const pl_chan *ch)
+{
+	int64_t end;
+
+	if (ch->ops != &pl__chan_mutex)
+		return;
+	end = pl_now_ns() + PATLAB_PLANT_DELAY_NS;
+	while (pl_now_ns() < end)
+		;
+}
+#endif
+
 int pl_chan_send(pl_chan *ch, void *msg, pl_ctx *cx)
 {
 	if (ch == NULL)
 		return -EINVAL;
+#if defined(PATLAB_PLANT_DELAY_NS) && PATLAB_PLANT_DELAY_NS > 0
+	plant_delay(ch);
+#endif
 	return ch->ops->send(ch, msg, cx);
 }
 

@@ -248,6 +248,7 @@ static void *producer_main(void *arg)
 		} else if (w->latency) {
 			ts = pl_now_ns();
 		}
+		/* Blocks while full: woken by a consumer's receive, or by a close. */
 		rc = pl_chan_send(w->a, encode(ts, ph == PH_MEASURE), NULL);
 		if (rc != 0) {
 			if (rc != -EPIPE) /* -EPIPE: closed by the stall check, reported there */
@@ -272,6 +273,7 @@ static void *consumer_main(void *arg)
 	if (!gate_wait(w))
 		return NULL;
 	for (;;) {
+		/* Blocks while empty: woken by a producer's send, or by wl_run()'s close. */
 		int rc = pl_chan_recv(w->a, &m, NULL);
 		uint64_t v;
 
@@ -324,6 +326,7 @@ static void *pinger_main(void *arg)
 			break;
 		}
 		t->sent++;
+		/* The one message is the ponger's until it sends it back (or a close). */
 		rc = pl_chan_recv(w->b, &m, NULL);
 		if (rc != 0) {
 			if (rc != -EPIPE)
@@ -358,6 +361,7 @@ static void *ponger_main(void *arg)
 	if (!gate_wait(w))
 		return NULL;
 	for (;;) {
+		/* Woken by the pinger's send, or by its close when it is done. */
 		int rc = pl_chan_recv(w->a, &m, NULL);
 
 		if (rc != 0) {

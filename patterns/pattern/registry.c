@@ -19,10 +19,22 @@
 
 extern const struct pl_pattern pl__pattern_chan;
 extern const struct pl_pattern pl__pattern_pingpong;
+extern const struct pl_pattern pl__pattern_worker_pool;
+extern const struct pl_pattern pl__pattern_pipeline;
+extern const struct pl_pattern pl__pattern_backpressure;
+extern const struct pl_pattern pl__pattern_fanout_fanin;
+extern const struct pl_pattern pl__pattern_cancellation;
+extern const struct pl_pattern pl__pattern_graceful_shutdown;
 
 static const struct pl_pattern *const registry[] = {
     &pl__pattern_chan,
     &pl__pattern_pingpong,
+    &pl__pattern_worker_pool,
+    &pl__pattern_fanout_fanin,
+    &pl__pattern_pipeline,
+    &pl__pattern_backpressure,
+    &pl__pattern_cancellation,
+    &pl__pattern_graceful_shutdown,
     NULL,
 };
 

@@ -7,7 +7,7 @@
  * unbounded), byte 2 the spin budget (mostly 0, sometimes the default: both code paths). Each
  * following byte is an operation, some taking the next byte as an argument: try_send (a fresh
  * value or NULL), try_recv, blocking send/recv with a context that is already cancelled,
- * cancelled through an ancestor, expired, or times out after a few microseconds, blocking
+ * cancelled through an ancestor, expired, or times out within a few hundred microseconds, blocking
  * send/recv with no context when the model says they would not block, bursts of try_send,
  * drains, close, len, and replacing the channel by a new one (freed with messages inside).
  *
@@ -36,10 +36,12 @@ struct model {
 	void *buf[MODEL_MAX];
 	size_t head, len, cap;
 	bool closed;
+	uint64_t pushed, popped; /* totals: where a kind's ring indices are, lap-wise */
 };
 
 struct run {
 	const char *kind;
+	size_t kind_index;
 	struct pl_chan_kind_info info;
 	size_t cap;
 	bool spin0;
@@ -122,6 +124,7 @@ static void model_push(struct model *m, void *v)
 {
 	m->buf[(m->head + m->len) % MODEL_MAX] = v;
 	m->len++;
+	m->pushed++;
 }
 
 static void *model_pop(struct model *m)
@@ -130,6 +133,7 @@ static void *model_pop(struct model *m)
 
 	m->head = (m->head + 1) % MODEL_MAX;
 	m->len--;
+	m->popped++;
 	return v;
 }
 
@@ -161,6 +165,30 @@ static int model_recv(struct model *m, void **v, int blocked)
 
 /* ------------------------------------------------------------------ operations */
 
+/* Model states an operation can meet; see state_counters. */
+enum {
+	ST_EMPTY,
+	ST_PARTIAL,	    /* some messages, all in the ring's current lap */
+	ST_PARTIAL_WRAPPED, /* some messages, crossing the end of a bounded ring */
+	ST_FULL,
+	ST_CLOSED_ITEMS,
+	ST_CLOSED_EMPTY,
+	NSTATES,
+};
+
+static unsigned model_state(const struct model *m)
+{
+	if (m->closed)
+		return m->len ? ST_CLOSED_ITEMS : ST_CLOSED_EMPTY;
+	if (m->len == 0)
+		return ST_EMPTY;
+	if (model_full(m))
+		return ST_FULL;
+	if (m->cap != PL_CHAN_UNBOUNDED && m->popped / m->cap != m->pushed / m->cap)
+		return ST_PARTIAL_WRAPPED;
+	return ST_PARTIAL;
+}
+
 enum {
 	OP_TRY_SEND,
 	OP_TRY_SEND_NULL,
@@ -185,7 +213,18 @@ static const char *const op_names[] = {
 _Static_assert(sizeof(op_names) / sizeof(op_names[0]) == NOPS, "one name per op");
 
 /*
- * A context that is done, or will be within microseconds, chosen by @arg. Returns it (the
+ * One flag per (kind, operation, model state), in libFuzzer's extra-counters section, so the
+ * fuzzer treats reaching a new combination as new coverage. Branch-free code in a kind (e.g. a
+ * length computed across the ring's wrap point with conditional moves) adds no edge when it
+ * meets a new state; without these flags such inputs are neither kept while fuzzing nor by a
+ * coverage-minimizing merge. Outside libFuzzer the section is plain data nobody reads.
+ */
+#define MAX_KINDS 8
+static uint8_t state_counters[MAX_KINDS][NOPS][NSTATES]
+    __attribute__((used, section("__libfuzzer_extra_counters")));
+
+/*
+ * A context that is done, or will be within 310 us, chosen by @arg. Returns it (the
  * caller releases it and *@extra) and the error a blocked operation must return in *@err.
  */
 static pl_ctx *done_ctx(uint8_t arg, pl_ctx **extra, int *err)
@@ -214,12 +253,12 @@ static pl_ctx *done_ctx(uint8_t arg, pl_ctx **extra, int *err)
 		c = pl_ctx_with_deadline(NULL, pl_now_ns() - 1);
 		*err = -ETIMEDOUT;
 		break;
-	case 4: /* a few microseconds: the op really parks (or spins) until the deadline */
-		c = pl_ctx_with_timeout(NULL, (int64_t)(arg % 32) * 1000);
+	case 4: /* up to 310 us: the op really parks (or spins) until the deadline */
+		c = pl_ctx_with_timeout(NULL, (int64_t)(arg % 32) * 10000);
 		*err = -ETIMEDOUT;
 		break;
 	case 5: /* the deadline is an ancestor's */
-		*extra = pl_ctx_with_timeout(NULL, (int64_t)(arg % 16) * 1000);
+		*extra = pl_ctx_with_timeout(NULL, (int64_t)(arg % 16) * 10000);
 		c = pl_ctx_with_cancel(*extra);
 		*err = -ETIMEDOUT;
 		break;
@@ -262,6 +301,7 @@ static size_t step(struct run *r, uint8_t opb, const uint8_t *arg, size_t arglen
 	int rc, want, err;
 
 	r->op_name = op_names[op];
+	state_counters[r->kind_index % MAX_KINDS][op][model_state(&r->m)] = 1;
 	switch (op) {
 	case OP_TRY_SEND:
 	case OP_TRY_SEND_NULL:
@@ -363,7 +403,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		abort();
-	r->kind = kinds[data[0] % nkinds];
+	r->kind_index = data[0] % nkinds;
+	r->kind = kinds[r->kind_index];
 	if (pl_chan_kind_info(r->kind, &r->info) != 0)
 		abort();
 	r->cap = pick_cap(&r->info, data[1]);

@@ -21,13 +21,14 @@
  *   send does not release / whose recv does not acquire is a reported race. The ledger uses
  *   relaxed atomics on purpose, so that the test itself adds no synchronization TSan could
  *   mistake for the channel's.
- * - No lost wakeup: after the producers are joined, the consumers must drain the channel
- *   BEFORE it is closed (close wakes everyone, so it would hide a consumer asleep beside a
- *   non-empty buffer). Messages left in the buffer with no receive completing for STALL_S
- *   seconds is a lost wakeup, reported with every thread's state.
- * - Close: then the channel is closed, with the consumers parked on it empty; each must wake,
- *   get -EPIPE, and keep getting it (try_recv, recv, a timed recv). -EPIPE before close is a
- *   bug.
+ * - Close, two ways (half the configurations each). Drain first: after the producers are
+ *   joined the consumers must empty the channel BEFORE it is closed (close wakes everyone, so
+ *   it would hide a consumer asleep beside a non-empty buffer: messages left buffered with no
+ *   receive completing for STALL_S seconds is a lost wakeup, reported with every thread's
+ *   state); then close wakes the consumers parked on the empty channel. Close at once: the
+ *   channel is closed as soon as the producers are joined, and the consumers drain what is
+ *   buffered after the close. Either way each consumer ends with -EPIPE and keeps getting it
+ *   (try_recv, recv, a recv under a cancelled context). -EPIPE before close is a bug.
  * - Occupancy: an observer thread samples pl_chan_len() throughout: len <= cap (0 at capacity
  *   0). The same thread is a no-progress watchdog: when no thread completes an operation for
  *   STALL_S seconds it prints every thread's counter and the operation it is in, and fails.
@@ -491,6 +492,7 @@ static void run_config(const char *kind, size_t cap, int np, int nc, uint64_t ms
 	uint64_t sent = 0, failed = 0, received = 0, rng = cfg_seed;
 	pthread_t obs;
 	void *m = NULL;
+	bool drain_first;
 
 	CHECK(r != NULL);
 	r->kind = kind;
@@ -501,6 +503,7 @@ static void run_config(const char *kind, size_t cap, int np, int nc, uint64_t ms
 	r->total = r->n * (uint64_t)np;
 	r->len_bound = cap == PL_CHAN_UNBOUNDED ? (size_t)r->total : cap;
 	r->tag_seed = pt_rand(&rng);
+	drain_first = pt_rand(&rng) & 1;
 	r->state = calloc(r->total, sizeof(*r->state));
 	r->recvd = calloc(r->total, sizeof(*r->recvd));
 	r->payload = calloc(r->total, sizeof(*r->payload));
@@ -528,11 +531,16 @@ static void run_config(const char *kind, size_t cap, int np, int nc, uint64_t ms
 		sent += r->prod[i].sent;
 	}
 
-	pt_note("stress_chan: kind %s cap %zu %dx%d: consumers drain before close", kind, cap, np,
-		nc);
-	wait_drained(r, sent);
-	pt_note("stress_chan: kind %s cap %zu %dx%d: close wakes the parked consumers", kind, cap,
-		np, nc);
+	if (drain_first) {
+		pt_note("stress_chan: kind %s cap %zu %dx%d: consumers drain before close", kind,
+			cap, np, nc);
+		wait_drained(r, sent);
+		pt_note("stress_chan: kind %s cap %zu %dx%d: close wakes the parked consumers",
+			kind, cap, np, nc);
+	} else {
+		pt_note("stress_chan: kind %s cap %zu %dx%d: closed; consumers drain after close",
+			kind, cap, np, nc);
+	}
 	atomic_store(&r->closing, true);
 	CHECK_EQ(pl_chan_close(r->ch), 0);
 	CHECK_EQ(pl_chan_close(r->ch), -EPIPE);

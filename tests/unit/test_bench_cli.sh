@@ -9,6 +9,7 @@
 #    header equals the schema; every row is checked column by column (types, ranges, no
 #    empty/NaN field, lost = 0, throughput > 0 and = messages / seconds, percentiles ordered);
 #    the row count is the grid's; the spsc points at 2 producers are skipped with a reason.
+#    `patlab report` reads the CSV back into the same summary tables.
 # 3. An interrupted sweep (SIGINT) exits 130 and leaves a valid CSV of finished rows.
 #
 # Usage: test_bench_cli.sh PATH/TO/patlab     (exit 0 pass, 1 fail)
@@ -26,7 +27,7 @@ fail() {
 schema='run_id,timestamp_utc,git_rev,host,cpu_model,cpus,compiler,pattern,chan_kind,producers,consumers,stages,queue_depth,work_ns,rate_target,policy,rep,messages,seconds,throughput_mps,lat_p50_ns,lat_p90_ns,lat_p99_ns,lat_p999_ns,lat_max_ns,dropped,rejected,lost,spin_ns,build_type,warmup_s,lat_mean_ns,seed,timeout_ns,extras'
 
 # ---------------------------------------------------------------- 1. help and errors
-for cmd in "" list run sweep; do
+for cmd in "" list run sweep report; do
 	# shellcheck disable=SC2086
 	out=$("$bin" $cmd --help 2>&1)
 	rc=$?
@@ -66,6 +67,10 @@ expect_usage_error "bad value" sweep --reps 0
 expect_usage_error "bad value" sweep --seconds -1
 expect_usage_error "unexpected argument 'extra'" list extra
 expect_usage_error "--preset is for sweep" run --preset quick
+expect_usage_error "give a run folder or a CSV" report
+expect_usage_error "cannot open $tmp/nothing-here" report "$tmp/nothing-here"
+echo "a,b" >"$tmp/not-ours.csv"
+expect_usage_error "not a patlab results.csv" report "$tmp/not-ours.csv"
 
 # The depth range syntax expands as documented (seen in the planned point count).
 out=$("$bin" sweep --pattern chan --chan mutex --depth '0,1..4096*4' --ratio 1:1 --reps 1 \
@@ -150,11 +155,23 @@ validate_csv() { # CSV ROWS EXACT(1: exactly ROWS, 0: at least) MAX_REP
 }
 validate_csv "$csv" "$want_rows" 1 2 || fail "CSV validation failed: $csv"
 
+# The CSV reads back: `patlab report` on it gives the very tables the sweep wrote.
+"$bin" report --md "$tmp/again.md" "$dir" >"$tmp/report.out" 2>&1 || fail "patlab report exit $?"
+grep -q 'lf/mutex' "$tmp/report.out" || fail "patlab report prints no summary"
+diff <(grep '^|' "$dir/summary.md") <(grep '^|' "$tmp/again.md") >"$tmp/diff" ||
+	fail "tables from the CSV differ from the sweep's: $(cat "$tmp/diff")"
+
 # ---------------------------------------------------------------- 3. interrupted sweep
 "$bin" sweep --pattern chan --chan mutex,lockfree --ratio 1:1 --depth 1..1024*2 --reps 20 \
 	--seconds 0.05 --warmup 0 --quiet --out "$tmp/intr" >/dev/null 2>"$tmp/intr.err" &
 pid=$!
-sleep 1.5
+# Interrupt once a few rows are in (however slow the machine or the sanitizer).
+for _ in $(seq 600); do
+	rows=$(cat "$tmp"/intr/*/results.csv 2>/dev/null | wc -l)
+	[ "$rows" -ge 4 ] && break
+	kill -0 $pid 2>/dev/null || break
+	sleep 0.1
+done
 kill -INT $pid
 wait $pid
 rc=$?

@@ -9,5 +9,10 @@
 #include "pool.h"
 #include "hist.h"
 #include "pattern.h"
+#include "backpressure.h"
+#include "fanout.h"
+#include "pipeline.h"
+#include "shutdown.h"
+#include "signals.h"
 
 #endif /* PATLAB_PATLAB_H */

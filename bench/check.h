@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PATLAB_BENCH_CHECK_H
+#define PATLAB_BENCH_CHECK_H
+
+/*
+ * `patlab check BASELINE CURRENT`: the performance regression gate (bench/check.c), for
+ * main.c. Statistics in stats.h. Exit codes: 0 no regression, 1 regression, 2 the check could
+ * not be done (usage, unreadable input, schema or configuration mismatch, too few
+ * repetitions, an output that cannot be written).
+ */
+
+enum {
+	PB_CHECK_PASS = 0,
+	PB_CHECK_REGRESSION = 1,
+	PB_CHECK_ERROR = 2,
+};
+
+/* pb_check_usage - the `patlab check --help` text. */
+extern const char pb_check_usage[];
+
+/* pb_check_main - run `patlab check`; @argv[0] is "check". Returns the exit code. */
+int pb_check_main(int argc, char **argv);
+
+#endif /* PATLAB_BENCH_CHECK_H */

@@ -1,0 +1,3 @@
+module patlab/bench/go
+
+go 1.19

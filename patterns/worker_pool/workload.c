@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The "worker_pool" workload: producers submit CPU-bound jobs to a pool of `consumers` workers,
+ * so the harness shows bounded concurrency, what the queue depth does to latency, and what
+ * happens when workers outnumber cores.
+ *
+ * Shape. A pool (patterns/worker_pool/pool.c) of `consumers` workers whose job queue is a
+ * channel of kind chan_kind and depth queue_depth. `producers` threads submit jobs with the
+ * blocking pl_pool_submit() (closed loop: the next job once the previous submit returned; a
+ * full queue blocks the producer: that is the pool's back-pressure). The "spsc" kind is
+ * skipped: a pool has several submitters and workers on its queue, and pl_pool_new() refuses
+ * it.
+ *
+ * Jobs cost work_ns of CPU each: a busy loop calibrated once per process to iterations per ns
+ * (the fastest of a few trials), not a sleep and not a clock poll, so a job whose worker is
+ * preempted takes longer in wall time, as real work would. With more workers than cores the
+ * jobs share the cores and each takes longer; throughput stays at cores / work_ns at best.
+ *
+ * Latency: submit -> completion: the producer reads the clock just before pl_pool_submit(), the
+ * worker just after the job's work. It includes the time blocked in submit on a full queue, the
+ * time queued, and the work. A job's argument is pointer-sized, ((submit time - start) << 1) |
+ * measured, so nothing is allocated per job. The job function finds the running workload through
+ * one static pointer: pattern.h rules out two points running at once in one process, and run()
+ * refuses to start a second one (-EBUSY) rather than mix them up. Each pool worker takes a
+ * histogram slot of its own on its first job (a thread-local pointer), so recording writes no
+ * shared line; slots are merged after the pool is shut down (which joins every worker).
+ *
+ * Window (FIELD-NOTES.md §5): threads start at a gate; jobs submitted during the warm-up run but
+ * are not counted. Seconds mode: throughput = measured jobs / window length; messages mode: the
+ * producers share the count, the window ends at the last measured completion. End: producers
+ * stop, pl_pool_shutdown() with no grace limit runs every accepted job and joins the workers;
+ * lost = accepted - completed (must be 0).
+ *
+ * Extras: inflight (Little's law: throughput x mean latency, the jobs in the system on average;
+ * a saturated closed loop holds about queue_depth + consumers), workers_per_cpu, and with
+ * work_ns > 0 model_mps = min(consumers, cpus) / work_ns, the most the cores allow.
+ *
+ * Hangs: no progress for WL_STALL_NS shuts the pool down with an expired grace (blocked
+ * submitters wake, unstarted jobs come back) and the point fails with -ETIMEDOUT.
+ *
+ * Thread-safety: each producer's struct is written by its own thread; each worker's slot by
+ * the one worker that claimed it; counters the main thread reads while running (@progress,
+ * @measured) are relaxed atomics; everything else is read after pthread_join() or after
+ * pl_pool_shutdown() returned (it joins the workers).
+ */
+#include <patlab/chan.h>
+#include <patlab/pattern.h>
+#include <patlab/pool.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chan/park.h"
+#include "util/die.h"
+
+#define WL_STALL_NS    (10 * INT64_C(1000000000))
+#define WL_JOIN_NS     (10 * INT64_C(1000000000))
+#define WL_MAX_THREADS 1024u
+
+enum {
+	PH_WARMUP = 0,
+	PH_MEASURE = 1,
+	PH_STOP = 2
+};
+
+extern const struct pl_pattern pl__pattern_worker_pool;
+
+/* ---------------------------------------------------------------- calibrated work */
+
+static pthread_once_t calib_once = PTHREAD_ONCE_INIT;
+/* Busy-loop iterations per ns; written once under calib_once, which orders it for readers. */
+static double iters_per_ns;
+
+/* burn - @iters rounds of xorshift, a dependency chain the compiler must keep. */
+static uint64_t burn(uint64_t iters)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	for (uint64_t i = 0; i < iters; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		__asm__ __volatile__("" : "+r"(x));
+	}
+	return x;
+}
+
+/* calibrate - the fastest of a few trials, so a preempted trial cannot shrink the rate. */
+static void calibrate(void)
+{
+	const uint64_t n = 1u << 16;
+	int64_t best = INT64_MAX;
+
+	for (int t = 0; t < 7; t++) {
+		int64_t t0 = pl_now_ns(), dt;
+
+		(void)burn(n);
+		dt = pl_now_ns() - t0;
+		if (dt > 0 && dt < best)
+			best = dt;
+	}
+	iters_per_ns = best == INT64_MAX ? 1.0 : (double)n / (double)best;
+}
+
+static uint64_t iters_of(int64_t ns)
+{
+	PL_CHECK(pthread_once(&calib_once, calibrate));
+	return ns <= 0 ? 0 : (uint64_t)((double)ns * iters_per_ns + 0.5);
+}
+
+/* ---------------------------------------------------------------- state */
+
+struct wp;
+
+struct producer {
+	_Alignas(PL_FALSE_SHARING) struct wp *w;
+	pthread_t tid;
+	bool started;
+	uint64_t share; /* messages mode: measured jobs to submit */
+	uint64_t sent;	/* submits that returned 0 */
+	uint64_t measured_sent;
+	int err;
+	_Atomic uint64_t progress; /* owner-written heartbeat (relaxed), read by stall_check() */
+};
+
+/* One pool worker's figures: claimed by the worker on its first job. */
+struct slot {
+	_Alignas(PL_FALSE_SHARING) pl_hist *hist;
+	uint64_t done;	 /* jobs completed, warm-up included */
+	int64_t last_ns; /* clock at the last measured completion */
+	/* Owner-written (relaxed: counters, order nothing), read by the main thread. */
+	_Atomic uint64_t measured;
+	_Atomic uint64_t progress;
+};
+
+struct wp {
+	struct pl_params p;
+	bool ran;
+	pl_pool *pool;
+	uint64_t iters;
+	struct producer *prod;
+	struct slot *slots;
+	/* Slots handed out so far (relaxed fetch_add: an index, publishes nothing). */
+	_Atomic unsigned next_slot;
+	/* Written by the main thread only, read per job (relaxed: it tags, publishes nothing). */
+	_Alignas(PL_FALSE_SHARING) _Atomic int phase;
+	_Atomic unsigned producers_done; /* release by each producer, acquire by the main thread */
+	pthread_mutex_t lock;		 /* the start gate */
+	pthread_cond_t cond;
+	unsigned ready;	 /* under @lock */
+	int go;		 /* under @lock: 1 start, -1 abort */
+	int64_t t_start; /* set before the gate opens; the gate and the queue publish it */
+	bool latency;
+	bool need_clock;
+	uint64_t last_progress;
+	int64_t last_progress_ns;
+};
+
+/*
+ * The running point, for the job function. Set (release) by run before any job is submitted,
+ * cleared after the pool was shut down; a job reads it (acquire) after its submit, which the
+ * queue orders anyway.
+ */
+static struct wp *_Atomic active;
+/* The worker's slot and the point it belongs to (a pool's workers live for one point). */
+static _Thread_local struct slot *tl_slot;
+static _Thread_local const struct wp *tl_owner;
+
+static int fail(struct pl_result *r, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct pl_result *r, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof(r->why), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static void sleep_until(int64_t t)
+{
+	struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static inline void bump(_Atomic uint64_t *c)
+{
+	/* Only the owner writes: a plain load and store. */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+static inline int phase(struct wp *w)
+{
+	return atomic_load_explicit(&w->phase, memory_order_relaxed);
+}
+
+static bool gate_wait(struct wp *w)
+{
+	int go;
+
+	PL_CHECK(pthread_mutex_lock(&w->lock));
+	w->ready++;
+	PL_CHECK(pthread_cond_broadcast(&w->cond)); /* wakes gate_open() */
+	while (w->go == 0)
+		PL_CHECK(pthread_cond_wait(&w->cond, &w->lock)); /* woken by gate_open() */
+	go = w->go;
+	PL_CHECK(pthread_mutex_unlock(&w->lock));
+	return go > 0;
+}
+
+static void gate_open(struct wp *w, unsigned count, int go)
+{
+	PL_CHECK(pthread_mutex_lock(&w->lock));
+	while (w->ready < count)
+		PL_CHECK(pthread_cond_wait(&w->cond, &w->lock)); /* woken by gate_wait() */
+	w->go = go;
+	PL_CHECK(pthread_cond_broadcast(&w->cond));
+	PL_CHECK(pthread_mutex_unlock(&w->lock));
+}
+
+/* ---------------------------------------------------------------- jobs and producers */
+
+static void job(pl_ctx *cx, void *arg)
+{
+	/* Acquire pairs with the release store in wp_run(). */
+	struct wp *w = atomic_load_explicit(&active, memory_order_acquire);
+	uint64_t v = (uint64_t)(uintptr_t)arg;
+	struct slot *s;
+
+	(void)cx; /* the pool's job context is cancelled only by an expired shutdown */
+	if (w == NULL)
+		pl__die("worker_pool workload: a job ran outside of a run");
+	if (tl_owner != w) {
+		/* Relaxed: an index; the slot's memory was published by the pool's start. */
+		unsigned i = atomic_fetch_add_explicit(&w->next_slot, 1, memory_order_relaxed);
+
+		if (i >= w->p.consumers)
+			pl__die("worker_pool workload: more job threads than workers (%u)",
+				w->p.consumers);
+		tl_slot = &w->slots[i];
+		tl_owner = w;
+	}
+	s = tl_slot;
+	(void)burn(w->iters);
+	s->done++;
+	if (v & 1) {
+		bump(&s->measured);
+		if (w->need_clock) {
+			int64_t now = pl_now_ns();
+
+			if (w->latency)
+				pl_hist_record(s->hist, now - w->t_start - (int64_t)(v >> 1));
+			s->last_ns = now;
+		}
+	}
+	bump(&s->progress);
+}
+
+static void *producer_main(void *arg)
+{
+	struct producer *t = arg;
+	struct wp *w = t->w;
+	const bool by_count = w->p.messages > 0;
+
+	if (!gate_wait(w))
+		return NULL;
+	for (;;) {
+		int ph = phase(w);
+		uint64_t rel = 0;
+		int rc;
+
+		if (ph == PH_STOP || (by_count && ph == PH_MEASURE && t->measured_sent == t->share))
+			break;
+		if (w->latency)
+			rel = (uint64_t)(pl_now_ns() - w->t_start);
+		/* Blocks while the queue is full: woken by a worker's dequeue or the shutdown. */
+		rc = pl_pool_submit(w->pool, job,
+				    (void *)(uintptr_t)(rel << 1 | (ph == PH_MEASURE)), NULL);
+		if (rc != 0) {
+			if (rc != -EPIPE) /* -EPIPE: shut down by the stall check, reported there */
+				t->err = rc;
+			break;
+		}
+		t->sent++;
+		t->measured_sent += ph == PH_MEASURE;
+		bump(&t->progress);
+	}
+	/* Release: pairs with the acquire load in wait_producers(). */
+	atomic_fetch_add_explicit(&w->producers_done, 1, memory_order_release);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- check, setup, teardown */
+
+static int wp_check(const struct pl_params *p, struct pl_result *r)
+{
+	struct pl_chan_kind_info info;
+	int err =
+	    pl_pattern_check_params(&pl__pattern_worker_pool, p, p->producers, p->consumers, r);
+
+	if (err != 0)
+		return err;
+	if (pl_chan_kind_info(p->chan_kind, &info) == 0 && info.spsc)
+		return fail(r, -ENOTSUP,
+			    "%s: a pool's queue has several submitters and workers (pl_pool_new "
+			    "refuses single-producer/single-consumer kinds)",
+			    info.name);
+	if (p->producers > WL_MAX_THREADS || p->consumers > WL_MAX_THREADS)
+		return fail(r, -EINVAL, "at most %u producers and %u workers", WL_MAX_THREADS,
+			    WL_MAX_THREADS);
+	if (p->work_ns > INT64_C(1000000000))
+		return fail(r, -EINVAL, "work_ns above 1 s per job");
+	return 0;
+}
+
+static void wp_free(struct wp *w)
+{
+	if (w == NULL)
+		return;
+	pl_pool_free(w->pool);
+	for (unsigned i = 0; w->slots != NULL && i < w->p.consumers; i++)
+		pl_hist_free(w->slots[i].hist);
+	free(w->slots);
+	free(w->prod);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+static int wp_setup(const struct pl_params *p, void **state, struct pl_result *r)
+{
+	pl_pool_opts o = {
+	    .workers = p->consumers, .queue_depth = p->queue_depth, .chan_kind = p->chan_kind};
+	struct wp *w;
+	int err = wp_check(p, r);
+
+	if (err != 0)
+		return err;
+	w = aligned_alloc(PL_FALSE_SHARING, (sizeof(*w) + PL_FALSE_SHARING - 1) / PL_FALSE_SHARING *
+						PL_FALSE_SHARING);
+	if (w == NULL)
+		return fail(r, -ENOMEM, "out of memory");
+	memset(w, 0, sizeof(*w));
+	PL_CHECK(pthread_mutex_init(&w->lock, NULL));
+	PL_CHECK(pthread_cond_init(&w->cond, NULL));
+	atomic_init(&w->next_slot, 0);
+	w->p = *p;
+	w->iters = iters_of(p->work_ns);
+	w->prod = aligned_alloc(PL_FALSE_SHARING, p->producers * sizeof(*w->prod));
+	w->slots = aligned_alloc(PL_FALSE_SHARING, p->consumers * sizeof(*w->slots));
+	if (w->prod == NULL || w->slots == NULL)
+		goto nomem;
+	memset(w->prod, 0, p->producers * sizeof(*w->prod));
+	memset(w->slots, 0, p->consumers * sizeof(*w->slots));
+	for (unsigned i = 0; i < p->producers; i++) {
+		w->prod[i].w = w;
+		atomic_init(&w->prod[i].progress, 0);
+	}
+	for (unsigned i = 0; i < p->consumers; i++) {
+		atomic_init(&w->slots[i].measured, 0);
+		atomic_init(&w->slots[i].progress, 0);
+		w->slots[i].hist = pl_hist_new();
+		if (w->slots[i].hist == NULL)
+			goto nomem;
+	}
+	/* The pool's workers start here and wait for jobs (no measured work). */
+	w->pool = pl_pool_new(&o);
+	if (w->pool == NULL) {
+		err = fail(r, errno == EINVAL ? -ENOTSUP : -errno, "pl_pool_new(%s, %u, %zu): %s",
+			   p->chan_kind, p->consumers, p->queue_depth, strerror(errno));
+		goto out;
+	}
+	*state = w;
+	return 0;
+nomem:
+	err = fail(r, -ENOMEM, "out of memory");
+out:
+	wp_free(w);
+	return err;
+}
+
+static void wp_teardown(void *state)
+{
+	wp_free(state);
+}
+
+/* ---------------------------------------------------------------- run */
+
+static bool stall_check(struct wp *w, int64_t now)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < w->p.producers; i++)
+		sum += atomic_load_explicit(&w->prod[i].progress, memory_order_relaxed);
+	for (unsigned i = 0; i < w->p.consumers; i++)
+		sum += atomic_load_explicit(&w->slots[i].progress, memory_order_relaxed);
+	if (sum != w->last_progress || w->last_progress_ns == 0) {
+		w->last_progress = sum;
+		w->last_progress_ns = now;
+		return false;
+	}
+	return now - w->last_progress_ns > WL_STALL_NS;
+}
+
+static bool window_has_data(struct wp *w)
+{
+	for (unsigned i = 0; i < w->p.consumers; i++)
+		if (atomic_load_explicit(&w->slots[i].measured, memory_order_relaxed) != 0)
+			return true;
+	return false;
+}
+
+static bool wait_producers(struct wp *w)
+{
+	int64_t nap = 100000;
+
+	/* Acquire: pairs with the release increment at each producer's exit. */
+	while (atomic_load_explicit(&w->producers_done, memory_order_acquire) < w->p.producers) {
+		int64_t now = pl_now_ns();
+
+		if (stall_check(w, now))
+			return false;
+		sleep_until(now + nap);
+		if (nap < 10000000)
+			nap *= 2;
+	}
+	return true;
+}
+
+static void count_unstarted(pl_job_fn fn, void *arg, void *user)
+{
+	(void)fn;
+	(void)arg;
+	(*(uint64_t *)user)++; /* runs on the shutdown caller's thread, one at a time */
+}
+
+static void join_producer(struct wp *w, struct producer *t, int64_t deadline)
+{
+	struct timespec rt, ts;
+	int64_t left, abs;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	left = deadline - pl_now_ns();
+	abs = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec + (left > 0 ? left : 0);
+	ts.tv_sec = abs / 1000000000;
+	ts.tv_nsec = abs % 1000000000;
+	rc = pthread_timedjoin_np(t->tid, NULL, &ts);
+	if (rc == ETIMEDOUT)
+		pl__die("worker_pool workload (%s): a producer did not return %lld s after the "
+			"shutdown",
+			w->p.chan_kind, (long long)(WL_JOIN_NS / 1000000000));
+	PL_CHECK(rc);
+}
+
+static int wp_run(void *state, struct pl_result *r)
+{
+	struct wp *w = state;
+	const struct pl_params *p = &w->p;
+	const bool by_count = p->messages > 0;
+	struct wp *expect = NULL;
+	unsigned created = 0;
+	int64_t t1, t2 = 0, deadline;
+	uint64_t sent = 0, done = 0, measured = 0, unstarted = 0;
+	bool stalled;
+	int sd;
+
+	if (w->ran)
+		return fail(r, -EALREADY, "a workload state runs once");
+	w->ran = true;
+	/* Release pairs with the acquire in job(). */
+	if (!atomic_compare_exchange_strong_explicit(&active, &expect, w, memory_order_release,
+						     memory_order_relaxed))
+		return fail(r, -EBUSY, "another worker_pool point runs in this process");
+	w->latency = r->latency != NULL;
+	w->need_clock = w->latency || by_count;
+	for (unsigned i = 0; i < p->producers; i++)
+		w->prod[i].share =
+		    by_count ? p->messages / p->producers + (i < p->messages % p->producers) : 0;
+	atomic_store_explicit(&w->phase, p->warmup_s > 0 ? PH_WARMUP : PH_MEASURE,
+			      memory_order_relaxed);
+	for (unsigned i = 0; i < p->producers; i++) {
+		int rc = pthread_create(&w->prod[i].tid, NULL, producer_main, &w->prod[i]);
+
+		if (rc != 0) {
+			gate_open(w, created, -1);
+			for (unsigned j = 0; j < i; j++)
+				PL_CHECK(pthread_join(w->prod[j].tid, NULL));
+			atomic_store_explicit(&active, NULL, memory_order_relaxed);
+			return fail(r, -rc, "pthread_create: %s", strerror(rc));
+		}
+		w->prod[i].started = true;
+		created++;
+	}
+	w->t_start = pl_now_ns(); /* published by the gate's mutex (and the queue, for jobs) */
+	gate_open(w, created, 1);
+	t1 = w->t_start;
+	if (p->warmup_s > 0) {
+		sleep_until(w->t_start + (int64_t)(p->warmup_s * 1e9));
+		t1 = pl_now_ns();
+		atomic_store_explicit(&w->phase, PH_MEASURE, memory_order_relaxed);
+	}
+	if (!by_count) {
+		sleep_until(t1 + (int64_t)(p->seconds * 1e9));
+		while (!window_has_data(w) && !stall_check(w, pl_now_ns()))
+			sleep_until(pl_now_ns() + 1000000);
+		t2 = pl_now_ns();
+		atomic_store_explicit(&w->phase, PH_STOP, memory_order_relaxed);
+	}
+	stalled = !wait_producers(w);
+	if (stalled) {
+		pl_ctx *expired = pl_ctx_with_cancel(NULL);
+
+		if (expired == NULL)
+			pl__die("worker_pool workload: out of memory");
+		pl_ctx_cancel(expired);
+		sd = pl_pool_shutdown(w->pool, expired, count_unstarted, &unstarted);
+		pl_ctx_release(expired);
+	} else {
+		/* Every accepted job runs; every worker is joined before it returns. */
+		sd = pl_pool_shutdown(w->pool, NULL, NULL, NULL);
+	}
+	deadline = pl_now_ns() + WL_JOIN_NS;
+	for (unsigned i = 0; i < p->producers; i++)
+		join_producer(w, &w->prod[i], deadline);
+	atomic_store_explicit(&active, NULL, memory_order_relaxed);
+
+	for (unsigned i = 0; i < p->producers; i++) {
+		if (w->prod[i].err != 0)
+			return fail(r, w->prod[i].err, "a producer failed: %s",
+				    strerror(-w->prod[i].err));
+		sent += w->prod[i].sent;
+	}
+	if (by_count)
+		t2 = t1;
+	for (unsigned i = 0; i < p->consumers; i++) {
+		struct slot *s = &w->slots[i];
+
+		done += s->done;
+		measured += atomic_load_explicit(&s->measured, memory_order_relaxed);
+		if (by_count && s->last_ns > t2)
+			t2 = s->last_ns;
+		if (r->latency != NULL)
+			pl_hist_merge(r->latency, s->hist);
+	}
+	r->messages = measured;
+	r->seconds = (double)(t2 - t1) / 1e9;
+	r->lost = sent > done ? sent - done : 0;
+	if (stalled)
+		return fail(r, -ETIMEDOUT,
+			    "the pool made no progress for %lld s (%s; %llu jobs never started)",
+			    (long long)(WL_STALL_NS / 1000000000), p->chan_kind,
+			    (unsigned long long)unstarted);
+	if (sd != 0)
+		return fail(r, sd, "pl_pool_shutdown: %s", strerror(-sd));
+	if (done > sent)
+		return fail(r, -EPROTO, "%llu jobs ran but only %llu were submitted",
+			    (unsigned long long)done, (unsigned long long)sent);
+	if (r->messages == 0)
+		return fail(r, -EIO, "nothing was measured (a window too short?)");
+	if (r->seconds > 0 && r->latency != NULL)
+		pl_result_extra(r, "inflight",
+				(double)r->messages / r->seconds * pl_hist_mean(r->latency) / 1e9);
+	{
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		if (cpus > 0) {
+			pl_result_extra(r, "workers_per_cpu", (double)p->consumers / (double)cpus);
+			if (p->work_ns > 0)
+				pl_result_extra(r, "model_mps",
+						(double)(p->consumers < (unsigned long)cpus
+							     ? p->consumers
+							     : (unsigned)cpus) *
+						    1e9 / (double)p->work_ns);
+		}
+	}
+	return 0;
+}
+
+const struct pl_pattern pl__pattern_worker_pool = {
+    .name = "worker_pool",
+    .summary =
+	"producers submit CPU-bound jobs (work_ns) to consumers workers; submit->done latency",
+    .params = PL_PARAM_CHAN_KIND | PL_PARAM_PRODUCERS | PL_PARAM_CONSUMERS | PL_PARAM_QUEUE_DEPTH |
+	      PL_PARAM_WORK_NS,
+    .policies = NULL,
+    .check = wp_check,
+    .setup = wp_setup,
+    .run = wp_run,
+    .teardown = wp_teardown,
+};
