@@ -161,7 +161,7 @@ struct pb_point {
 	const struct pl_pattern *pat;
 	struct pl_params p;
 	size_t scenario;
-	bool skip; /* skipped or failed: no more repetitions */
+	bool skip;	     /* skipped or failed: no more repetitions */
 	unsigned gomaxprocs; /* kind "go": GOMAXPROCS for this point (auto resolved); else 0 */
 	char label[128];
 };

@@ -27,6 +27,12 @@
  * by more than the threshold (default 2%). Counts from different compilers or build types
  * are not comparable, and say so (exit 2).
  *
+ * The machine factor, the median over all configurations of a metric's cost ratio, is always
+ * reported: a shift that every configuration shares is the machine (or a change touching
+ * everything). --normalize divides it out before the comparison, so that only configurations
+ * that stand out from the rest regress: the way to compare against a baseline recorded at
+ * another time on a shared machine, whose speed swings by whole factors with its load.
+ *
  * Anything that makes the comparison meaningless exits 2 and names it: different column sets
  * (a baseline from another schema), configurations or paths present on one side only,
  * sanitized builds, too few repetitions. Differences that do not (another host, another
@@ -36,7 +42,7 @@
  * into --out DIR (default: the folder of CURRENT).
  */
 #include "bench.h"
-#include "check.h"
+#include "gate.h"
 #include "stats.h"
 
 #include <errno.h>
@@ -76,6 +82,13 @@ const char pb_check_usage[] =
     "                    throughput_mps lat_p50_ns lat_p90_ns lat_p99_ns lat_p999_ns\n"
     "                    lat_max_ns lat_mean_ns, or 'all'\n"
     "  --out DIR         where check.md and check.csv go (default: CURRENT's folder)\n"
+    "  --normalize       divide out the machine factor: the median change over all\n"
+    "                    configurations (>= 3) of each metric, so that a machine that is\n"
+    "                    slower across the board is not a regression; a regression must\n"
+    "                    stand out from the rest (a change slowing everything alike then\n"
+    "                    passes, unless the factor itself exceeds --max-factor)\n"
+    "  --max-factor PCT  with --normalize: a machine factor above PCT (default 300, i.e.\n"
+    "                    4x slower) is itself a regression: more than load explains\n"
     "  --seed N          bootstrap seed (default 1); --resamples N (default 2000)\n"
     "  --quiet           print only the verdict line and the regressions\n"
     "  --help            this text\n"
@@ -161,6 +174,8 @@ struct check_opts {
 	uint64_t seed;
 	unsigned resamples;
 	bool quiet;
+	bool normalize;
+	double max_factor; /* --normalize: a machine factor beyond this (fraction) regresses */
 };
 
 static int check_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -302,6 +317,8 @@ enum {
 	K_SEED,
 	K_RESAMPLES,
 	K_QUIET,
+	K_NORMALIZE,
+	K_MAX_FACTOR,
 	K_HELP,
 };
 
@@ -315,6 +332,8 @@ static const struct option check_long_opts[] = {
     {"seed", required_argument, NULL, K_SEED},
     {"resamples", required_argument, NULL, K_RESAMPLES},
     {"quiet", no_argument, NULL, K_QUIET},
+    {"normalize", no_argument, NULL, K_NORMALIZE},
+    {"max-factor", required_argument, NULL, K_MAX_FACTOR},
     {"help", no_argument, NULL, K_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -344,6 +363,7 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
 	o->min_reps = 5;
 	o->seed = 1;
 	o->resamples = 2000;
+	o->max_factor = 3; /* +300% */
 	rc = parse_metrics(DEFAULT_METRICS, o);
 	if (rc >= 0)
 		return rc;
@@ -397,6 +417,17 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
 			break;
 		case K_QUIET:
 			o->quiet = true;
+			break;
+		case K_NORMALIZE:
+			o->normalize = true;
+			break;
+		case K_MAX_FACTOR:
+			if (!parse_pct(optarg, &o->max_factor))
+				return usage_err(
+				    "--max-factor: bad value '%s' (valid: a percentage "
+				    "from 0 to 1000)",
+				    optarg);
+			o->max_factor /= 100;
 			break;
 		case K_HELP:
 			fputs(pb_check_usage, stdout);
@@ -609,6 +640,9 @@ enum verdict {
 	V_NA,	  /* nothing to compare (e.g. latency not recorded on either side) */
 };
 
+/* The label of the machine-factor row (--normalize); compared by address. */
+static const char all_label[] = "(machine factor: all configurations)";
+
 static const char *const verdict_name[] = {
     [V_REGRESSION] = "REGRESSION",
     [V_SLOWER_NS] = "slower?",
@@ -763,6 +797,11 @@ static void rule_text(const struct report *rp, FILE *f, const char *pre)
 		"+20%% = 20%% slower\n",
 		pre, thr, pre, o->alpha, o->min_reps, CI_LEVEL * 100, o->resamples,
 		(unsigned long long)o->seed, pre);
+	if (o->normalize)
+		fprintf(f,
+			"%s      normalized: changes are relative to the machine factor, which "
+			"itself regresses beyond %+.3g%%\n",
+			pre, o->max_factor * 100);
 }
 
 static void source_line(FILE *f, const char *what, const char *path, const struct pb_sysinfo *s,
@@ -923,6 +962,14 @@ static void print_csv(const struct report *rp, const struct cfg *cfgs, FILE *f)
 		const struct pb_row *w = NULL;
 		char depth[32];
 
+		if (r->label == all_label) {
+			fprintf(
+			    f, "%s,*,*,*,*,*,*,*,*,*,*,*,%s,%d,%zu,%zu,-,-,%.4f,-,-,-,-,-,%.4g,-\n",
+			    verdict_name[r->v], metrics[r->metric].name,
+			    metrics[r->metric].higher_better, r->nb, r->nc, r->change * 100,
+			    r->thr * 100);
+			continue;
+		}
 		for (size_t k = 0; w == NULL; k++)
 			if (cfgs[k].label == r->label)
 				w = cfgs[k].proto;
@@ -1151,8 +1198,42 @@ static int reps_enough(const struct check_opts *o, const struct cfg *c, size_t n
 	return -1;
 }
 
+/*
+ * machine_factor - the median over the configurations of metric @m's cost ratio of medians
+ * (> 1: the current run is slower); NAN when fewer than 3 configurations have data.
+ */
+static double machine_factor(const struct pb_run *rb, const struct pb_run *rc,
+			     const struct cfg *cfgs, size_t n_cfg, int m)
+{
+	double *cost = xcalloc(n_cfg, sizeof(double)), f = NAN;
+	size_t n = 0;
+
+	for (size_t k = 0; k < n_cfg; k++) {
+		const struct cfg *c = &cfgs[k];
+		double *v = xcalloc(c->nb + c->nc, sizeof(double)), mb, mc;
+
+		for (size_t i = 0; i < c->nb; i++)
+			v[i] = row_metric(&rb->rows[c->ib[i]], m);
+		for (size_t i = 0; i < c->nc; i++)
+			v[c->nb + i] = row_metric(&rc->rows[c->ic[i]], m);
+		mb = pb_median(v, c->nb);
+		mc = pb_median(v + c->nb, c->nc);
+		free(v);
+		if (mb > 0 && mc > 0)
+			cost[n++] = cost_of(m, mb, mc);
+	}
+	if (n >= 3)
+		f = pb_median(cost, n);
+	free(cost);
+	return f;
+}
+
+/*
+ * compare_one - configuration @c, metric @m, into @r. @factor: the machine factor to divide
+ * out (a cost ratio; 1 = none): the current samples are rescaled by it before anything else.
+ */
 static int compare_one(const struct check_opts *o, const struct pb_run *rb, const struct pb_run *rc,
-		       const struct cfg *c, int m, struct res *r)
+		       const struct cfg *c, int m, double factor, struct res *r)
 {
 	double *xb = xcalloc(c->nb, sizeof(double)), *xc = xcalloc(c->nc, sizeof(double));
 	struct pb_mwu t;
@@ -1161,8 +1242,11 @@ static int compare_one(const struct check_opts *o, const struct pb_run *rb, cons
 
 	for (size_t i = 0; i < c->nb; i++)
 		xb[i] = row_metric(&rb->rows[c->ib[i]], m);
-	for (size_t i = 0; i < c->nc; i++)
+	for (size_t i = 0; i < c->nc; i++) {
 		xc[i] = row_metric(&rc->rows[c->ic[i]], m);
+		/* cost = base / cur for throughput, cur / base for latency */
+		xc[i] = metrics[m].higher_better ? xc[i] * factor : xc[i] / factor;
+	}
 	memset(r, 0, sizeof(*r));
 	r->label = c->label;
 	r->metric = m;
@@ -1209,7 +1293,8 @@ static int check_timing(const struct check_opts *o)
 	struct report rp;
 	struct cfg *cfgs = NULL;
 	size_t n_cfg = 0, n_m = 0;
-	char err[512];
+	double factor[M_ICOUNT];
+	char err[512], fs[512];
 	int rc_exit;
 
 	memset(&rb, 0, sizeof(rb));
@@ -1247,14 +1332,26 @@ static int check_timing(const struct check_opts *o)
 	for (int m = 0; m < M_ICOUNT; m++)
 		n_m += o->use[m];
 	rp.n_metrics = n_m;
-	rp.r = xcalloc(n_cfg * n_m, sizeof(*rp.r));
+	rp.r = xcalloc(n_cfg * n_m + n_m, sizeof(*rp.r));
+	for (int m = 0; m < M_ICOUNT; m++)
+		factor[m] = o->use[m] ? machine_factor(&rb, &rc, cfgs, n_cfg, m) : NAN;
+	if (o->normalize)
+		for (int m = 0; m < M_ICOUNT; m++)
+			if (o->use[m] && isnan(factor[m])) {
+				rc_exit =
+				    check_error("--normalize: %s: fewer than 3 configurations "
+						"with data: no machine factor to divide out",
+						metrics[m].name);
+				goto out;
+			}
 	for (size_t k = 0; k < n_cfg; k++)
 		for (int m = 0; m < M_ICOUNT; m++) {
 			int e;
 
 			if (!o->use[m])
 				continue;
-			e = compare_one(o, &rb, &rc, &cfgs[k], m, &rp.r[rp.n]);
+			e = compare_one(o, &rb, &rc, &cfgs[k], m, o->normalize ? factor[m] : 1,
+					&rp.r[rp.n]);
 			if (e != 0) {
 				rc_exit = check_error("%s %s: %s", cfgs[k].label, metrics[m].name,
 						      e == -EINVAL ? "a value is not a number"
@@ -1263,7 +1360,39 @@ static int check_timing(const struct check_opts *o)
 			}
 			rp.n++;
 		}
+	/* Normalized, every configuration's change is relative to the machine factor: a change
+	 * slowing all of them alike would vanish, unless the factor itself is beyond load. */
+	for (int m = 0; o->normalize && m < M_ICOUNT; m++) {
+		struct res *r = &rp.r[rp.n];
 
+		if (!o->use[m])
+			continue;
+		memset(r, 0, sizeof(*r));
+		r->label = all_label;
+		r->metric = m;
+		r->nb = r->nc = n_cfg;
+		r->mb = r->mc = r->lo = r->hi = r->p = r->u = NAN;
+		r->change = factor[m] - 1;
+		r->thr = o->max_factor;
+		r->v = decide(r->change, NAN, r->thr, o->alpha);
+		rp.n++;
+	}
+
+	fs[0] = '\0';
+	for (int m = 0, len = 0; m < M_ICOUNT && len < (int)sizeof(fs); m++) {
+		char pct[24];
+
+		if (o->use[m] && !isnan(factor[m]))
+			len +=
+			    snprintf(fs + len, sizeof(fs) - (size_t)len, "%s%s %s", len ? ", " : "",
+				     metrics[m].name, fmt_pct(factor[m] - 1, pct, sizeof(pct)));
+	}
+	if (fs[0] != '\0')
+		note(&rp, "machine factor (median change over all configurations): %s; %s", fs,
+		     o->normalize
+			 ? "divided out (--normalize): changes below are relative to it"
+			 : "a shift shared by every configuration is the machine's load or a "
+			   "change touching everything (--normalize divides it out)");
 	if (strcmp(rb.sys.host, rc.sys.host) != 0 || strcmp(rb.sys.cpu_model, rc.sys.cpu_model))
 		note(&rp, "different machines (%s, %s vs %s, %s): a shift may be the machine's",
 		     rb.sys.host, rb.sys.cpu_model, rc.sys.host, rc.sys.cpu_model);
@@ -1271,7 +1400,9 @@ static int check_timing(const struct check_opts *o)
 	    strcmp(rb.sys.compiler, rc.sys.compiler) != 0)
 		note(&rp, "different builds: %s %s vs %s %s", rb.sys.compiler, rb.sys.build_type,
 		     rc.sys.compiler, rc.sys.build_type);
-	if (rb.seconds != rc.seconds || rb.warmup_s != rc.warmup_s)
+	/* run->seconds is a row's measured window: equal settings differ by a few %, not 10 */
+	if (fabs(rb.seconds - rc.seconds) > 0.1 * fmax(rb.seconds, rc.seconds) ||
+	    fabs(rb.warmup_s - rc.warmup_s) > 0.1 * fmax(rb.warmup_s, rc.warmup_s))
 		note(&rp, "different measured windows: %gs after %gs warm-up vs %gs after %gs",
 		     rb.seconds, rb.warmup_s, rc.seconds, rc.warmup_s);
 	for (size_t i = 0, len = 0, k = 0; i < rc.n_rows; i++) {

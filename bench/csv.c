@@ -175,6 +175,56 @@ static void json_notes(struct sbuf *b, const char *key, const struct pb_note *v,
 	sb_printf(b, n ? "\n  ],\n" : "],\n");
 }
 
+/*
+ * json_go - the "go" object: patlab-go (binary, Go version), GOMAXPROCS as asked for and the
+ * values the Go rows ran with (their extras say gomaxprocs=N, row by row), and patlab-go's
+ * process start-up (exec -> main), which happens before its start gate, outside the window.
+ */
+static void json_go(struct sbuf *b, const struct pb_run *run)
+{
+	const struct pb_go_info *g = pb_go_probe();
+	unsigned used[64];
+	size_t n_used = 0, go_rows = 0;
+
+	for (size_t i = 0; i < run->n_rows; i++) {
+		const char *e = strstr(run->rows[i].extras, "gomaxprocs=");
+		unsigned v;
+		bool seen = false;
+
+		if (!pb_kind_is_go(run->rows[i].kind))
+			continue;
+		go_rows++;
+		if (e == NULL || sscanf(e, "gomaxprocs=%u", &v) != 1)
+			continue;
+		for (size_t k = 0; k < n_used && !seen; k++)
+			seen = used[k] == v;
+		if (!seen && n_used < sizeof(used) / sizeof(used[0]))
+			used[n_used++] = v;
+	}
+	sb_printf(b, "  \"go\": {\n    \"available\": %s,\n    \"binary\": ",
+		  g->available ? "true" : "false");
+	json_str(b, g->path);
+	sb_printf(b, ",\n    \"version\": ");
+	json_str(b, g->available ? g->version : "none");
+	if (!g->available) {
+		sb_printf(b, ",\n    \"why\": ");
+		json_str(b, g->why);
+	}
+	sb_printf(b, ",\n    \"gomaxprocs\": ");
+	json_str(b, run->gomaxprocs[0] ? run->gomaxprocs : "auto");
+	sb_printf(b, ",\n    \"gomaxprocs_auto\": ");
+	json_str(b, "min(online cpus, the threads the C workload runs for the point)");
+	sb_printf(b, ",\n    \"gomaxprocs_used\": [");
+	for (size_t k = 0; k < n_used; k++)
+		sb_printf(b, "%s%u", k ? ", " : "", used[k]);
+	sb_printf(b, "],\n    \"rows\": %zu,\n    \"runs\": %zu", go_rows, run->go_runs);
+	if (run->go_runs > 0)
+		sb_printf(b, ",\n    \"start_ms\": {\"min\": %.3f, \"mean\": %.3f, \"max\": %.3f}",
+			  run->go_start_ms_min, run->go_start_ms_sum / (double)run->go_runs,
+			  run->go_start_ms_max);
+	sb_printf(b, "\n  },\n");
+}
+
 int pb_meta_write(const struct pb_run *run, const char *path)
 {
 	const struct pb_sysinfo *s = &run->sys;
@@ -215,6 +265,7 @@ int pb_meta_write(const struct pb_run *run, const char *path)
 	sb_printf(&b, "  \"points\": %zu,\n  \"runs_planned\": %zu,\n  \"rows\": %zu,\n",
 		  run->points, run->runs_total, run->n_rows);
 	sb_printf(&b, "  \"rows_with_lost_messages\": %zu,\n", lost);
+	json_go(&b, run);
 	json_notes(&b, "skipped", run->skipped, run->n_skipped);
 	json_notes(&b, "failed", run->failed, run->n_failed);
 	json_kv(&b, "csv_schema", header, false);

@@ -14,7 +14,7 @@
  */
 #include "bench.h"
 #include "build_info.h"
-#include "check.h"
+#include "gate.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -60,6 +60,8 @@ static const char usage_list[] = "usage: patlab list\n"
 	"  --policy LIST      pattern-specific policy names\n"                                     \
 	"  --spin LIST        spin budget before parking, ns, or 'default' (50000)\n"              \
 	"  --timeout-ns LIST  a pattern's time limit (deadline, hedge delay, grace), ns\n"         \
+	"  --gomaxprocs LIST  GOMAXPROCS of the go kind's points: 'auto' (default: min(online\n"   \
+	"                     CPUs, the threads the C workload runs)) and/or counts\n"             \
 	"  --seconds S        measured time per run (or --messages N: exactly N per run)\n"        \
 	"  --messages N       measure exactly N messages per run (producers share them)\n"         \
 	"  --warmup S         warm-up per run, not counted\n"                                      \
@@ -140,6 +142,7 @@ enum {
 	O_PRESET,
 	O_QUIET,
 	O_NO_LATENCY,
+	O_GOMAXPROCS,
 	O_HELP,
 };
 
@@ -166,6 +169,7 @@ static const struct option long_opts[] = {
     {"preset", required_argument, NULL, O_PRESET},
     {"quiet", no_argument, NULL, O_QUIET},
     {"no-latency", no_argument, NULL, O_NO_LATENCY},
+    {"gomaxprocs", required_argument, NULL, O_GOMAXPROCS},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -261,6 +265,9 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *usage,
 		case O_NO_LATENCY:
 			o->no_latency = true;
 			break;
+		case O_GOMAXPROCS:
+			o->gomaxprocs = optarg;
+			break;
 		case O_HELP:
 			fputs(usage, stdout);
 			return PB_EXIT_OK;
@@ -307,6 +314,15 @@ static int cmd_list(int argc, char **argv)
 		       info.unbounded ? ", unbounded" : "",
 		       info.spsc ? "; one producer and one consumer only" : "",
 		       info.spins ? "; spins before parking (--spin)" : "");
+	}
+	{
+		const struct pb_go_info *g = pb_go_probe();
+
+		printf(
+		    "  %-10s Go's own channels (%s), goroutines for threads: bench/go/patlab-go\n"
+		    "  %-10s capacities: 0 (unbuffered), 1..; GOMAXPROCS: --gomaxprocs; %s\n",
+		    PB_GO_KIND, g->available ? g->version : "not built", "",
+		    g->available ? "'--chan all' includes it" : g->why);
 	}
 	printf("\npatterns and workloads (--pattern):\n");
 	for (const struct pl_pattern *const *p = pl_patterns(); *p != NULL; p++) {
@@ -449,6 +465,8 @@ static int cmd_run_or_sweep(int argc, char **argv, int full_argc, char **full_ar
 	run.seed = plan.seed;
 	run.latency = plan.latency;
 	run.status = "running";
+	snprintf(run.gomaxprocs, sizeof(run.gomaxprocs), "%s",
+		 o.gomaxprocs ? o.gomaxprocs : "auto");
 	pb_utc_now(run.started, sizeof(run.started));
 	snprintf(run.finished, sizeof(run.finished), "-");
 

@@ -7,7 +7,9 @@
  * (FIELD-NOTES.md §5: two-mode results are common), the median p50 and p99 latency, the best
  * kind (highest median) and the lock-free/lock-based ratios lockfree/mutex and urcu/mutex
  * (ratios of medians measured in the same run: absolute figures drift between runs, ratios
- * much less).
+ * much less), and when Go's own channels ran (kind "go", bench/go) every C kind's ratio to Go,
+ * <kind>/go. A sweep over several GOMAXPROCS values gives each value a column, go@N (the
+ * ratios then compare with the best of them in that scenario).
  *
  * Any row with lost != 0 is a correctness failure, not a performance figure: it is listed
  * first, loudly, and the caller exits non-zero.
@@ -111,7 +113,57 @@ static double median_of(double *v, size_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static struct cell make_cell(const struct pb_run *run, const struct pb_row *scen, const char *kind)
+/* go_procs - the GOMAXPROCS a go row ran with (its extras say gomaxprocs=N); 0: not said. */
+static unsigned go_procs(const struct pb_row *w)
+{
+	const char *e = strstr(w->extras, "gomaxprocs=");
+	unsigned v = 0;
+
+	if (e == NULL || sscanf(e, "gomaxprocs=%u", &v) != 1)
+		return 0;
+	return v;
+}
+
+/*
+ * go_split - some scenario of @pattern has go rows at several GOMAXPROCS values (--gomaxprocs
+ * 1,2): each value then gets a column of its own, go@N, rather than one median of a mix.
+ */
+static bool go_split(const struct pb_run *run, const char *pattern)
+{
+	for (size_t i = 0; i < run->n_rows; i++) {
+		const struct pb_row *a = &run->rows[i];
+
+		if (strcmp(a->pattern, pattern) != 0 || !pb_kind_is_go(a->kind))
+			continue;
+		for (size_t j = i + 1; j < run->n_rows; j++) {
+			const struct pb_row *b = &run->rows[j];
+
+			if (pb_kind_is_go(b->kind) && same_scenario(a, b) &&
+			    go_procs(a) != go_procs(b))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* row_key - the column of @w: its kind, or go@N when the go rows are split (go_split()). */
+static const char *row_key(const struct pb_row *w, bool split, char *buf, size_t n)
+{
+	if (!split || !pb_kind_is_go(w->kind))
+		return w->kind;
+	snprintf(buf, n, "%s@%u", PB_GO_KIND, go_procs(w));
+	return buf;
+}
+
+static bool key_is_go(const char *key)
+{
+	size_t len = strlen(PB_GO_KIND);
+
+	return strncmp(key, PB_GO_KIND, len) == 0 && (key[len] == '\0' || key[len] == '@');
+}
+
+static struct cell make_cell(const struct pb_run *run, const struct pb_row *scen, const char *kind,
+			     bool split)
 {
 	struct cell c = {0};
 	double *t = malloc(run->n_rows * sizeof(double) * 3 + 3 * sizeof(double));
@@ -122,8 +174,10 @@ static struct cell make_cell(const struct pb_run *run, const struct pb_row *scen
 		return c;
 	for (size_t i = 0; i < run->n_rows; i++) {
 		const struct pb_row *w = &run->rows[i];
+		char key[32];
 
-		if (!same_scenario(w, scen) || strcmp(w->kind, kind) != 0)
+		if (!same_scenario(w, scen) ||
+		    strcmp(row_key(w, split, key, sizeof(key)), kind) != 0)
 			continue;
 		t[n] = w->tput;
 		p50[n] = (double)w->lat.p50;
@@ -145,7 +199,8 @@ static struct cell make_cell(const struct pb_run *run, const struct pb_row *scen
 }
 
 /* The kinds present in @pattern's rows, in registry order (then any others, e.g. "-"). */
-static size_t kinds_of(const struct pb_run *run, const char *pattern, const char **out, size_t max)
+static size_t kinds_of(const struct pb_run *run, const char *pattern, const char **out, size_t max,
+		       bool split, char (*store)[32])
 {
 	const char *const *reg = pl_chan_kinds();
 	size_t n = 0;
@@ -159,11 +214,12 @@ static size_t kinds_of(const struct pb_run *run, const char *pattern, const char
 			}
 	for (size_t i = 0; i < run->n_rows && n < max; i++) {
 		bool seen = strcmp(run->rows[i].pattern, pattern) != 0;
+		const char *key = row_key(&run->rows[i], split, store[n], sizeof(store[n]));
 
 		for (size_t k = 0; k < n && !seen; k++)
-			seen = strcmp(out[k], run->rows[i].kind) == 0;
+			seen = strcmp(out[k], key) == 0;
 		if (!seen)
-			out[n++] = run->rows[i].kind;
+			out[n++] = key; /* the row's kind, or store[n] (go@N) */
 	}
 	return n;
 }
@@ -210,7 +266,11 @@ static const char *ratio(const struct cell *num, const struct cell *den, char *b
 static void pattern_tables(const struct pb_run *run, const char *pattern, const struct out *o)
 {
 	const char *kinds[PB_MAX_KINDS + 4];
-	size_t nk = kinds_of(run, pattern, kinds, PB_MAX_KINDS + 4);
+	char store[PB_MAX_KINDS + 4][32];
+	const bool split = go_split(run, pattern);
+	size_t nk = kinds_of(run, pattern, kinds, PB_MAX_KINDS + 4, split, store);
+	size_t vs_go[PB_MAX_KINDS + 4], n_vs = 0; /* the columns compared with go */
+	bool have_go = false;
 	int lf = -1, mx = -1, ur = -1;
 	const bool rt = strcmp(pattern, "pingpong") == 0;
 	char label[96], buf[64], buf2[64];
@@ -222,7 +282,11 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 			mx = (int)k;
 		if (strcmp(kinds[k], "urcu") == 0)
 			ur = (int)k;
+		have_go |= key_is_go(kinds[k]);
 	}
+	for (size_t k = 0; k < nk && have_go; k++)
+		if (!key_is_go(kinds[k]) && strcmp(kinds[k], "-") != 0)
+			vs_go[n_vs++] = k;
 	for (int table = 0; table < 2; table++) {
 		if (o->md) {
 			fprintf(o->f, "\n### %s: %s\n\n", pattern,
@@ -233,10 +297,13 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 			fprintf(o->f, "| scenario |");
 			for (size_t k = 0; k < nk; k++)
 				fprintf(o->f, " %s |", kinds[k]);
-			if (table == 0)
+			if (table == 0) {
 				fprintf(o->f, " best | lockfree/mutex | urcu/mutex |");
+				for (size_t v = 0; v < n_vs; v++)
+					fprintf(o->f, " %s/go |", kinds[vs_go[v]]);
+			}
 			fprintf(o->f, "\n|---|");
-			for (size_t k = 0; k < nk + (table == 0 ? 3 : 0); k++)
+			for (size_t k = 0; k < nk + (table == 0 ? 3 + n_vs : 0); k++)
 				fprintf(o->f, "---|");
 			fputc('\n', o->f);
 		} else {
@@ -250,8 +317,13 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 			fprintf(o->f, "%-16s", "scenario");
 			for (size_t k = 0; k < nk; k++)
 				fprintf(o->f, " %-20s", kinds[k]);
-			if (table == 0)
+			if (table == 0) {
 				fprintf(o->f, " %-9s %-8s %-8s", "best", "lf/mutex", "urcu/mx");
+				for (size_t v = 0; v < n_vs; v++) {
+					snprintf(buf, sizeof(buf), "%s/go", kinds[vs_go[v]]);
+					fprintf(o->f, " %-11s", buf);
+				}
+			}
 			fputc('\n', o->f);
 		}
 		for (size_t i = 0; i < run->n_rows; i++) {
@@ -270,7 +342,7 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 			else
 				fprintf(o->f, "%-16s", label);
 			for (size_t k = 0; k < nk; k++) {
-				cells[k] = make_cell(run, w, kinds[k]);
+				cells[k] = make_cell(run, w, kinds[k], split);
 				if (cells[k].have &&
 				    (best < 0 || cells[k].tput_med > cells[best].tput_med))
 					best = (int)k;
@@ -293,9 +365,19 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 				const struct cell *M = mx >= 0 ? &cells[mx] : &none;
 				const struct cell *U = ur >= 0 ? &cells[ur] : &none;
 
+				const struct cell *G = &none;
+
 				cell_sep(o, 9, best >= 0 ? kinds[best] : "-");
 				cell_sep(o, 8, ratio(L, M, buf, sizeof(buf)));
 				cell_sep(o, 8, ratio(U, M, buf2, sizeof(buf2)));
+				/* Go: its one column, or its best GOMAXPROCS column here. */
+				for (size_t k = 0; k < nk; k++)
+					if (key_is_go(kinds[k]) && cells[k].have &&
+					    (!G->have || cells[k].tput_med > G->tput_med))
+						G = &cells[k];
+				for (size_t v = 0; v < n_vs; v++)
+					cell_sep(o, 11,
+						 ratio(&cells[vs_go[v]], G, buf, sizeof(buf)));
 			}
 			fputc('\n', o->f);
 		}

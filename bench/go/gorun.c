@@ -43,9 +43,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define GO_PROTOCOL	1
-#define GO_PROBE_NS	(10 * INT64_C(1000000000))
-#define GO_MAX_OUTPUT	(1u << 20)
+#define GO_PROTOCOL   1
+#define GO_PROBE_NS   (10 * INT64_C(1000000000))
+#define GO_MAX_OUTPUT (1u << 20)
 
 static struct pb_go_info go_info;
 static bool go_probed;
@@ -119,7 +119,8 @@ static int run_child(char *const argv[], int64_t timeout_ns, char **out, int *st
 			err = -ETIMEDOUT;
 			break;
 		}
-		/* Sleeps until the child writes or exits (EOF): no CPU during its window. */
+		/* Sleeps until the child writes or exits (EOF), waking once a second at most to
+		 * check the deadline: the driver takes no CPU from the child's window. */
 		rc = poll(&pfd, 1, left > 1000000000 ? 1000 : (int)(left / 1000000) + 1);
 		if (rc < 0 && errno == EINTR)
 			continue;
@@ -189,7 +190,7 @@ static void go_path(char *buf, size_t n)
 	slash = strrchr(exe, '/');
 	if (slash != NULL)
 		*slash = '\0';
-	snprintf(buf, n, "%s/go/patlab-go", exe);
+	snprintf(buf, n, "%.*s/go/patlab-go", (int)sizeof(exe) - 64, exe);
 }
 
 const struct pb_go_info *pb_go_probe(void)
@@ -205,7 +206,7 @@ const struct pb_go_info *pb_go_probe(void)
 	go_path(g->path, sizeof(g->path));
 	if (access(g->path, X_OK) != 0) {
 		snprintf(g->why, sizeof(g->why),
-			 "go not installed: no patlab-go at %s (install golang-go, e.g. "
+			 "go not installed: no patlab-go at %.200s (install golang-go, e.g. "
 			 "scripts/deps, and rebuild; or set PATLAB_GO)",
 			 g->path);
 		return g;
@@ -218,8 +219,8 @@ const struct pb_go_info *pb_go_probe(void)
 	    sscanf(out, "patlab-go protocol %d %63s", &proto, g->version) != 2 ||
 	    proto != GO_PROTOCOL) {
 		snprintf(g->why, sizeof(g->why),
-			 "go: %s does not answer 'version' with protocol %d (rebuild it)", g->path,
-			 GO_PROTOCOL);
+			 "go: %.200s does not answer 'version' with protocol %d (rebuild it)",
+			 g->path, GO_PROTOCOL);
 		free(out);
 		return g;
 	}
@@ -227,7 +228,7 @@ const struct pb_go_info *pb_go_probe(void)
 	argv[1] = "patterns";
 	e = run_child(argv, GO_PROBE_NS, &out, &status);
 	if (e != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		snprintf(g->why, sizeof(g->why), "go: %s patterns failed", g->path);
+		snprintf(g->why, sizeof(g->why), "go: %.200s patterns failed", g->path);
 		free(out);
 		return g;
 	}
@@ -253,8 +254,9 @@ unsigned pb_go_threads(const struct pl_pattern *pat, const struct pl_params *p)
 	if (strcmp(pat->name, "pipeline") == 0) /* producers, stages, the bottleneck's, the sink */
 		return P + (p->stages - 1) + C + 1;
 	if (strcmp(pat->name, "fanout_fanin") == 0) /* producers and their backends' pool(s) */
-		return P + P * C *
-			       (p->policy != NULL && strncmp(p->policy, "allhedged", 9) == 0 ? 3 : 1);
+		return P +
+		       P * C *
+			   (p->policy != NULL && strncmp(p->policy, "allhedged", 9) == 0 ? 3 : 1);
 	return P + C; /* chan, worker_pool: producers and consumers (workers) */
 }
 
@@ -457,8 +459,9 @@ int pb_go_run(const struct pb_point *pt, struct pl_result *r, struct pb_run *run
 
 	/* Go's own stall check fails a hung point after 10 s; this only catches a wedged
 	 * process. Messages mode has no known length: an hour. */
-	limit = p->messages > 0 ? 3600 * INT64_C(1000000000)
-				: (int64_t)((p->warmup_s + p->seconds) * 4e9) + 60 * INT64_C(1000000000);
+	limit = p->messages > 0
+		    ? 3600 * INT64_C(1000000000)
+		    : (int64_t)((p->warmup_s + p->seconds) * 4e9) + 60 * INT64_C(1000000000);
 	e = run_child(argv, limit, &out, &status);
 	if (e == -ETIMEDOUT)
 		return why(r, -ETIMEDOUT, "go: patlab-go did not finish within %lld s (killed)",

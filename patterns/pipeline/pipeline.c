@@ -860,6 +860,7 @@ void pl_pipeline_stats(const pl_pipeline *pl, struct pl_pipeline_stats *out)
 		return;
 	out->stages = pl->n;
 	out->window = pl->window;
+	/* Relaxed: statistics, they order nothing. */
 	out->window_waits = atomic_load_explicit(&m->window_waits, memory_order_relaxed);
 	out->discarded = atomic_load_explicit(&m->discarded, memory_order_relaxed);
 }
@@ -869,6 +870,7 @@ static void drain(struct pl_pipeline *pl)
 {
 	void *m;
 
+	/* Every worker has returned (joined): this thread is the only receiver left. */
 	for (unsigned i = 0; i < pl->n; i++) {
 		if (pl->st[i]->in == NULL)
 			continue;
@@ -884,6 +886,8 @@ static void drain(struct pl_pipeline *pl)
 		for (uint64_t s = h; s < t; s++) {
 			struct slot *sl = &pl->slots[s % pl->window];
 
+			/* Acquire pairs with complete() / send_ordered(), though the joins
+			 * and the caller's own calls already order every writer before us. */
 			if (atomic_load_explicit(&sl->stamp, memory_order_acquire) == s + 1 &&
 			    !sl->tomb)
 				discard(pl, sl->item);

@@ -39,10 +39,15 @@
  * link: back-pressure), drain_recv_wait (share of the stage after it starved for input),
  * model_mps (see above; only with work_ns > 0), inflight (Little's law: throughput x mean
  * latency, the items in the pipeline on average), and for "ordered": window (the reorder
- * window) and window_wait_frac (sends that found it full, per measured item).
+ * window) and window_wait_frac (sends that found it full, per measured item). A wait that
+ * straddles the window's start is counted whole, so a share can exceed 1 by a little.
  *
- * Hangs: no progress for WL_STALL_NS cancels the pipeline (every thread then returns) and the
- * point fails with -ETIMEDOUT.
+ * Hangs: no progress for WL_STALL_NS (while producing, or while the sink drains after the close)
+ * cancels the pipeline (every thread then returns) and the point fails with -ETIMEDOUT.
+ *
+ * Refused points: the spsc kind where a link has more than one thread at an end (the pipeline
+ * would refuse it with EINVAL), and unbounded links: closed-loop producers would fill memory
+ * for as long as the window lasts and the drain would take as long again.
  *
  * Thread-safety of the state: each struct wl_thread is written by its own thread only (its
  * @progress and @measured also read by the main thread while running, relaxed); the main
@@ -73,6 +78,8 @@
 #define WL_SLOW_X	   20  /* a slow item's cost there, in work_ns */
 #define WL_SLOW_ONE_IN	   16  /* slow items: 1 in this many */
 #define WL_BOTTLENECK_MEAN 5.0 /* 4 x 15/16 + 20 x 1/16 */
+/* At most 10 ms per item and stage: a slow item (200 ms) stays well inside the stall limit. */
+#define WL_MAX_WORK_NS (10 * INT64_C(1000000))
 
 enum {
 	PH_WARMUP = 0,
@@ -170,6 +177,7 @@ struct wl {
 	 * data reaches the main thread through pthread_join()). */
 	_Alignas(PL_FALSE_SHARING) _Atomic int phase;
 	_Atomic unsigned producers_done; /* release by each producer, acquire by the main thread */
+	_Atomic bool sink_done;		 /* release by the sink at its exit, acquire by main */
 	pthread_mutex_t lock;		 /* the start gate */
 	pthread_cond_t cond;
 	unsigned ready;	 /* under @lock */
@@ -337,6 +345,8 @@ static void *sink_main(void *arg)
 		}
 		bump(&t->progress);
 	}
+	/* Release: pairs with the acquire load in wait_sink(). */
+	atomic_store_explicit(&w->sink_done, true, memory_order_release);
 	return NULL;
 }
 
@@ -361,8 +371,13 @@ static int pipe_check(const struct pl_params *p, struct pl_result *r)
 	    p->producers > WL_MAX_WORKERS)
 		return fail(r, -EINVAL, "at most %u stages and %u producers or workers",
 			    WL_MAX_STAGES, WL_MAX_WORKERS);
-	if (p->work_ns > INT64_C(1000000000))
-		return fail(r, -EINVAL, "work_ns above 1 s per item");
+	if (p->work_ns > WL_MAX_WORK_NS)
+		return fail(r, -EINVAL, "work_ns above %lld ns per item (a slow item costs %d x)",
+			    (long long)WL_MAX_WORK_NS, WL_SLOW_X);
+	if (p->queue_depth == PL_CHAN_UNBOUNDED)
+		return fail(r, -ENOTSUP,
+			    "unbounded links: closed-loop producers would only fill memory (the "
+			    "pipeline itself supports them)");
 	ordered = p->policy != NULL && strcmp(p->policy, "ordered") == 0;
 	if (pl_chan_kind_info(p->chan_kind, &info) != 0 || !info.spsc)
 		return 0;
@@ -411,6 +426,7 @@ static int pipe_setup(const struct pl_params *p, void **state, struct pl_result 
 	PL_CHECK(pthread_mutex_init(&w->lock, NULL));
 	PL_CHECK(pthread_cond_init(&w->cond, NULL));
 	atomic_init(&w->discarded, 0);
+	atomic_init(&w->sink_done, false);
 	w->p = *p;
 	w->ordered = p->policy != NULL && strcmp(p->policy, "ordered") == 0;
 	w->bottleneck = p->stages / 2;
@@ -512,6 +528,27 @@ static bool wait_producers(struct wl *w)
 
 	/* Acquire: pairs with the release increment at each producer's exit. */
 	while (atomic_load_explicit(&w->producers_done, memory_order_acquire) < w->p.producers) {
+		int64_t now = pl_now_ns();
+
+		if (stall_check(w, now))
+			return false;
+		sleep_until(now + nap);
+		if (nap < 10000000)
+			nap *= 2;
+	}
+	return true;
+}
+
+/*
+ * wait_sink - after the close: poll (0.1 ms doubling to 10 ms) until the sink saw the end of
+ * the stream, however long the drain takes while it makes progress. false: stalled.
+ */
+static bool wait_sink(struct wl *w)
+{
+	int64_t nap = 100000;
+
+	/* Acquire: pairs with the release store at the sink's exit. */
+	while (!atomic_load_explicit(&w->sink_done, memory_order_acquire)) {
 		int64_t now = pl_now_ns();
 
 		if (stall_check(w, now))
@@ -633,10 +670,12 @@ static int pipe_run(void *state, struct pl_result *r)
 		atomic_store_explicit(&w->phase, PH_STOP, memory_order_relaxed);
 	}
 	stalled = !wait_producers(w);
+	if (!stalled) {
+		pl_pipeline_close(w->pl); /* drains in order; the sink sees -EPIPE */
+		stalled = !wait_sink(w);
+	}
 	if (stalled)
 		pl_pipeline_cancel(w->pl); /* every stage, the sink and producers return */
-	else
-		pl_pipeline_close(w->pl); /* drains in order; the sink sees -EPIPE */
 	deadline = pl_now_ns() + WL_JOIN_NS;
 	for (unsigned i = 0; i < w->n; i++)
 		join_one(w, &w->t[i], deadline);

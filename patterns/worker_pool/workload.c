@@ -35,6 +35,9 @@
  * a saturated closed loop holds about queue_depth + consumers), workers_per_cpu, and with
  * work_ns > 0 model_mps = min(consumers, cpus) / work_ns, the most the cores allow.
  *
+ * Refused points: the spsc kind, and an unbounded queue (a submit never blocks, so closed-loop
+ * producers would fill memory during the window and the shutdown would drain it for as long).
+ *
  * Hangs: no progress for WL_STALL_NS shuts the pool down with an expired grace (blocked
  * submitters wake, unstarted jobs come back) and the point fails with -ETIMEDOUT.
  *
@@ -322,6 +325,10 @@ static int wp_check(const struct pl_params *p, struct pl_result *r)
 			    WL_MAX_THREADS);
 	if (p->work_ns > INT64_C(1000000000))
 		return fail(r, -EINVAL, "work_ns above 1 s per job");
+	if (p->queue_depth == PL_CHAN_UNBOUNDED)
+		return fail(r, -ENOTSUP,
+			    "unbounded queue: closed-loop submitters would only fill memory (the "
+			    "pool itself supports it)");
 	return 0;
 }
 
@@ -498,6 +505,7 @@ static int wp_run(void *state, struct pl_result *r)
 			gate_open(w, created, -1);
 			for (unsigned j = 0; j < i; j++)
 				PL_CHECK(pthread_join(w->prod[j].tid, NULL));
+			/* Relaxed: no job was submitted, so none reads it. */
 			atomic_store_explicit(&active, NULL, memory_order_relaxed);
 			return fail(r, -rc, "pthread_create: %s", strerror(rc));
 		}
@@ -535,6 +543,7 @@ static int wp_run(void *state, struct pl_result *r)
 	deadline = pl_now_ns() + WL_JOIN_NS;
 	for (unsigned i = 0; i < p->producers; i++)
 		join_producer(w, &w->prod[i], deadline);
+	/* Relaxed: the shutdown joined every worker, so no job reads it any more. */
 	atomic_store_explicit(&active, NULL, memory_order_relaxed);
 
 	for (unsigned i = 0; i < p->producers; i++) {

@@ -200,7 +200,7 @@ static bool under(struct round *r, int i, int x)
 	return false;
 }
 
-/* wait_stopped - wait until every worker @sel selects has stopped (the watchdog bounds it). */
+/* wait_stopped - wait until every worker under node @x (-1: all) has stopped (watchdog-bounded). */
 static void wait_stopped(struct round *r, int x)
 {
 	for (int i = 0; i < r->nw; i++)
@@ -293,7 +293,7 @@ static void one_round(struct round *r, enum style mode, bool deadline, int round
 int main(void)
 {
 	uint64_t rng = pt_seed();
-	int extra = (int)(pt_scale() * (pt_tsan() ? 1 : 2));
+	int extra = (int)(pt_scale() * (pt_tsan() ? 1 : 4));
 	static struct round r;
 	int round = 0, kinds = 0;
 

@@ -114,7 +114,7 @@ int main(void)
 {
 	uint64_t seed = pt_seed(), noise_rng = seed ^ 0x5151;
 	const int nt = pt_tsan() ? 2 : MAXT;
-	const int rounds = (int)(pt_scale() * (pt_tsan() ? 60 : 300));
+	const int rounds = (int)(pt_scale() * (pt_tsan() ? 300 : 2000));
 	struct targ args[MAXT];
 	pthread_t t[MAXT], noise;
 	struct sigaction sa;

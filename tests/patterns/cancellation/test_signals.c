@@ -64,7 +64,11 @@ static void (*handler_of(int s))(int)
 	return sa.sa_handler;
 }
 
-/* The signal the probe uses to flush the dispatcher; has a counting handler of its own. */
+/*
+ * The signal the probe uses to flush the dispatcher; has a counting handler of its own. It is
+ * numbered above every signal the cases raise: a dispatcher pass takes pending signals in
+ * increasing order, all under its lock, which the probe's creation also needs.
+ */
 static int probe_sig(void)
 {
 	return SIGRTMIN + 1;

@@ -328,7 +328,7 @@ int main(void)
 	uint64_t seed = pt_seed(), rng = seed;
 	const char *kinds[8];
 	unsigned nkinds = 0;
-	unsigned iters = (unsigned)((pt_tsan() ? 40 : 200) * pt_scale());
+	unsigned iters = (unsigned)((pt_tsan() ? 100 : 400) * pt_scale());
 
 	pt_watchdog_start(150);
 	for (const char *const *k = pl_chan_kinds(); *k != NULL && nkinds < 8; k++) {

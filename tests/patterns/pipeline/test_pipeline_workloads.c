@@ -100,6 +100,10 @@ static void test_worker_pool(const char *kind)
 	pt_note("worker_pool %s depth 0", kind);
 	rc = run(pat, &p, &r);
 	CHECK_EQ(rc, kind_can(kind, 0) ? 0 : -ENOTSUP);
+
+	/* An unbounded queue under closed-loop submitters only fills memory: skipped. */
+	p.queue_depth = PL_CHAN_UNBOUNDED;
+	CHECK_EQ(run(pat, &p, &r), -ENOTSUP);
 }
 
 static void test_pipeline(const char *kind)
@@ -147,6 +151,11 @@ static void test_pipeline(const char *kind)
 			pt_fail(__FILE__, __LINE__, "pipeline %s %s: %d %s", kind, policies[i], rc,
 				r.why);
 	}
+	/* Unbounded links under closed-loop producers only fill memory: skipped. */
+	pl_params_init(&p);
+	p.chan_kind = kind;
+	p.queue_depth = PL_CHAN_UNBOUNDED;
+	CHECK_EQ(run(pat, &p, &r), -ENOTSUP);
 	/* Nonsense is refused before anything runs. */
 	pl_params_init(&p);
 	p.chan_kind = kind;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef PATLAB_BENCH_CHECK_H
-#define PATLAB_BENCH_CHECK_H
+#ifndef PATLAB_BENCH_GATE_H
+#define PATLAB_BENCH_GATE_H
 
 /*
  * `patlab check BASELINE CURRENT`: the performance regression gate (bench/check.c), for
@@ -21,4 +21,4 @@ extern const char pb_check_usage[];
 /* pb_check_main - run `patlab check`; @argv[0] is "check". Returns the exit code. */
 int pb_check_main(int argc, char **argv);
 
-#endif /* PATLAB_BENCH_CHECK_H */
+#endif /* PATLAB_BENCH_GATE_H */
