@@ -676,14 +676,13 @@ static int res_cmp(const void *a, const void *b)
 
 	if (x->v != y->v)
 		return (int)x->v - (int)y->v;
-	if (x->change != y->change) {
-		if (isnan(x->change))
-			return 1;
-		if (isnan(y->change))
-			return -1;
+	if (isnan(x->change) != isnan(y->change))
+		return isnan(x->change) ? 1 : -1; /* no figure: last */
+	if (!isnan(x->change) && x->change != y->change)
 		return x->change < y->change ? 1 : -1; /* larger slowdown first */
-	}
-	return strcmp(x->label, y->label);
+	if (strcmp(x->label, y->label) != 0)
+		return strcmp(x->label, y->label);
+	return x->metric - y->metric;
 }
 
 static double threshold_of(const struct check_opts *o, int m)

@@ -25,8 +25,11 @@
  * channel b, both of capacity queue_depth (0 allowed for rendezvous kinds); latency is one
  * round trip; messages are round trips.
  *
- * Hangs: a kind that stops making progress for PL_WL_STALL_NS is reported as an error, not
+ * Hangs: a kind that stops making progress for PL__STALL_NS is reported as an error, not
  * waited on forever: the main thread closes the channels, which wakes every waiter.
+ *
+ * The start gate, the phases, the stall check and the joins are the window every workload
+ * shares (pattern/workload_util.h); this file keeps what the two workloads do with it.
  *
  * Thread-safety of the state: each struct wl_thread is written by its own thread only (its
  * @progress also read by the main thread's stall check); the main thread reads the rest after
@@ -39,26 +42,12 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "pattern/workload_util.h"
 #include "util/die.h"
-
-/* No progress by any thread for this long: the kind is hung; close and report. */
-#define PL_WL_STALL_NS (10 * INT64_C(1000000000))
-/* After a close, every thread must have returned within this long, or we abort the process. */
-#define PL_WL_JOIN_NS (10 * INT64_C(1000000000))
-
-enum {
-	PH_WARMUP = 0,
-	PH_MEASURE = 1,
-	PH_STOP = 2
-};
 
 extern const struct pl_pattern pl__pattern_chan, pl__pattern_pingpong;
 
@@ -67,10 +56,8 @@ struct wl;
 /* One per thread, each on its own cache lines. */
 struct wl_thread {
 	_Alignas(PL_FALSE_SHARING) struct wl *w;
-	pthread_t tid;
 	unsigned idx;
 	bool producer;
-	bool started;
 	/* Written by the owner; read by the main thread after the join. */
 	pl_hist *hist;
 	uint64_t share; /* messages mode: measured messages this producer sends */
@@ -82,7 +69,8 @@ struct wl_thread {
 	_Atomic uint64_t measured;
 	int64_t last_ns; /* clock at the last measured receive (messages mode) */
 	int err;	 /* an unexpected error from a channel operation */
-	/* Bumped by the owner (relaxed: a heartbeat, orders nothing), read by stall_check(). */
+	/* Bumped by the owner (relaxed: a heartbeat, orders nothing), read by the stall check
+	 * (progress_sum()). */
 	_Atomic uint64_t progress;
 };
 
@@ -93,86 +81,16 @@ struct wl {
 	pl_chan *a, *b; /* b: pingpong's return channel */
 	unsigned n;	/* threads */
 	struct wl_thread *t;
-	/*
-	 * The phase: written by the main thread only, read by the workers once per message.
-	 * Relaxed: it publishes no data, it only tells producers what to tag; the data they
-	 * produce reaches the main thread through pthread_join().
-	 */
-	_Alignas(PL_FALSE_SHARING) _Atomic int phase;
-	/* Producers that finished (release, pairs with the acquire load in wait_producers()). */
-	_Atomic unsigned producers_done;
-	/* The start gate: workers wait on @cond until @go is non-zero. */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	unsigned ready; /* under @lock */
-	int go;		/* under @lock: 1 start, -1 abort (a thread could not be created) */
-	/* Set by the main thread before opening the gate; read by workers after it (the gate's
-	 * mutex orders it). */
-	int64_t t_start;
+	/* The gate, the phase, t_start and the stall check (see pattern/workload_util.h). */
+	struct pl__window win;
+	/* Set by the main thread before the gate opens; read by workers after it. */
 	bool latency;
 	bool need_clock;
-	/* The stall check's memory (main thread only). */
-	uint64_t last_progress;
-	int64_t last_progress_ns;
 };
-
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->why, sizeof(r->why), fmt, ap);
-	va_end(ap);
-	return err;
-}
-
-static void sleep_until(int64_t t)
-{
-	struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
-/* gate_wait - a worker announces itself and waits for the main thread's gate_open(). */
-static bool gate_wait(struct wl *w)
-{
-	int go;
-
-	PL_CHECK(pthread_mutex_lock(&w->lock));
-	w->ready++;
-	PL_CHECK(pthread_cond_broadcast(&w->cond)); /* wakes the main thread in gate_open() */
-	while (w->go == 0)
-		PL_CHECK(pthread_cond_wait(&w->cond, &w->lock)); /* woken by gate_open() */
-	go = w->go;
-	PL_CHECK(pthread_mutex_unlock(&w->lock));
-	return go > 0;
-}
-
-/* gate_open - wait until @count workers are at the gate, then release them (or abort them). */
-static void gate_open(struct wl *w, unsigned count, int go)
-{
-	PL_CHECK(pthread_mutex_lock(&w->lock));
-	while (w->ready < count)
-		PL_CHECK(pthread_cond_wait(&w->cond, &w->lock)); /* woken by gate_wait() */
-	w->go = go;
-	PL_CHECK(pthread_cond_broadcast(&w->cond));
-	PL_CHECK(pthread_mutex_unlock(&w->lock));
-}
-
-/* bump - add one to a counter only its owner writes: a plain load and store, no RMW. */
-static inline void bump(_Atomic uint64_t *c)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
 
 static inline void beat(struct wl_thread *t)
 {
-	bump(&t->progress);
+	pl__bump(&t->progress);
 }
 
 static inline uint64_t measured_of(struct wl_thread *t)
@@ -182,41 +100,7 @@ static inline uint64_t measured_of(struct wl_thread *t)
 
 static inline int phase(struct wl *w)
 {
-	return atomic_load_explicit(&w->phase, memory_order_relaxed);
-}
-
-static inline void *encode(int64_t t, bool measured)
-{
-	return (void *)(uintptr_t)(((uint64_t)t << 1) | (measured ? 1u : 0u));
-}
-
-static void busy_wait_ns(int64_t ns)
-{
-	int64_t end = pl_now_ns() + ns;
-
-	while (pl_now_ns() < end)
-		pl__cpu_relax();
-}
-
-/*
- * Open loop: wait for the intended send time @due: sleep when far (a timed sleep may wake
- * ~50 us late: timer slack), then yield rather than spin, so that waiting producers leave
- * the CPU to the consumers when threads outnumber cores. Lateness is not hidden: the
- * message is stamped with @due, not with the time it actually left.
- */
-static void wait_due(struct wl_thread *t, int64_t due)
-{
-	for (;;) {
-		int64_t left = due - pl_now_ns();
-
-		if (left <= 0)
-			return;
-		if (left > 200000) /* at most 1 s at a time: the stall check counts beats */
-			sleep_until(left > 1000000000 ? pl_now_ns() + 1000000000 : due - 100000);
-		else
-			sched_yield();
-		beat(t);
-	}
+	return pl__window_phase(&w->win);
 }
 
 static void *producer_main(void *arg)
@@ -227,40 +111,41 @@ static void *producer_main(void *arg)
 	const bool open_loop = w->p.rate_target > 0;
 	double interval = 0, due = 0;
 
-	if (!gate_wait(w))
+	if (!pl__window_gate(&w->win))
 		return NULL;
 	if (open_loop) {
 		interval = 1e9 * (double)w->p.producers / w->p.rate_target;
 		/* Stagger the producers evenly over one interval. */
-		due = (double)w->t_start + interval * t->idx / w->p.producers;
+		due = (double)w->win.t_start + interval * t->idx / w->p.producers;
 	}
 	for (;;) {
 		int ph = phase(w);
 		int64_t ts = 0;
 		int rc;
 
-		if (ph == PH_STOP || (by_count && ph == PH_MEASURE && t->measured_sent == t->share))
+		if (ph == PL__PH_STOP ||
+		    (by_count && ph == PL__PH_MEASURE && t->measured_sent == t->share))
 			break;
 		if (open_loop) {
-			wait_due(t, (int64_t)due);
+			/* Stamped with @due: lateness is not hidden (coordinated omission). */
+			pl__wait_due((int64_t)due, &t->progress);
 			ts = (int64_t)due;
 			due += interval;
 		} else if (w->latency) {
 			ts = pl_now_ns();
 		}
 		/* Blocks while full: woken by a consumer's receive, or by a close. */
-		rc = pl_chan_send(w->a, encode(ts, ph == PH_MEASURE), NULL);
+		rc = pl_chan_send(w->a, pl__encode_ts(ts, ph == PL__PH_MEASURE), NULL);
 		if (rc != 0) {
 			if (rc != -EPIPE) /* -EPIPE: closed by the stall check, reported there */
 				t->err = rc;
 			break;
 		}
 		t->sent++;
-		t->measured_sent += ph == PH_MEASURE;
+		t->measured_sent += ph == PL__PH_MEASURE;
 		beat(t);
 	}
-	/* Release: pairs with the acquire load in wait_producers(). */
-	atomic_fetch_add_explicit(&w->producers_done, 1, memory_order_release);
+	pl__window_producer_exit(&w->win);
 	return NULL;
 }
 
@@ -270,7 +155,7 @@ static void *consumer_main(void *arg)
 	struct wl *w = t->w;
 	void *m;
 
-	if (!gate_wait(w))
+	if (!pl__window_gate(&w->win))
 		return NULL;
 	for (;;) {
 		/* Blocks while empty: woken by a producer's send, or by wl_run()'s close. */
@@ -285,7 +170,7 @@ static void *consumer_main(void *arg)
 		v = (uint64_t)(uintptr_t)m;
 		t->received++;
 		if (v & 1) {
-			bump(&t->measured);
+			pl__bump(&t->measured);
 			if (w->need_clock) {
 				int64_t now = pl_now_ns();
 
@@ -295,7 +180,7 @@ static void *consumer_main(void *arg)
 			}
 		}
 		if (w->p.work_ns > 0)
-			busy_wait_ns(w->p.work_ns);
+			pl__busy_wait_ns(w->p.work_ns);
 		beat(t);
 	}
 	return NULL;
@@ -308,18 +193,19 @@ static void *pinger_main(void *arg)
 	const bool by_count = w->p.messages > 0;
 	void *m;
 
-	if (!gate_wait(w))
+	if (!pl__window_gate(&w->win))
 		return NULL;
 	for (;;) {
 		int ph = phase(w);
 		int64_t ts = 0;
 		int rc;
 
-		if (ph == PH_STOP || (by_count && ph == PH_MEASURE && measured_of(t) == t->share))
+		if (ph == PL__PH_STOP ||
+		    (by_count && ph == PL__PH_MEASURE && measured_of(t) == t->share))
 			break;
 		if (w->need_clock)
 			ts = pl_now_ns();
-		rc = pl_chan_send(w->a, encode(ts, ph == PH_MEASURE), NULL);
+		rc = pl_chan_send(w->a, pl__encode_ts(ts, ph == PL__PH_MEASURE), NULL);
 		if (rc != 0) {
 			if (rc != -EPIPE)
 				t->err = rc;
@@ -334,8 +220,8 @@ static void *pinger_main(void *arg)
 			break;
 		}
 		t->received++;
-		if (ph == PH_MEASURE) {
-			bump(&t->measured);
+		if (ph == PL__PH_MEASURE) {
+			pl__bump(&t->measured);
 			if (w->need_clock) {
 				int64_t now = pl_now_ns();
 
@@ -348,7 +234,7 @@ static void *pinger_main(void *arg)
 	}
 	/* The ponger drains a and sees -EPIPE. -EPIPE here: the stall check closed it first. */
 	pl_chan_close(w->a);
-	atomic_fetch_add_explicit(&w->producers_done, 1, memory_order_release);
+	pl__window_producer_exit(&w->win);
 	return NULL;
 }
 
@@ -358,7 +244,7 @@ static void *ponger_main(void *arg)
 	struct wl *w = t->w;
 	void *m;
 
-	if (!gate_wait(w))
+	if (!pl__window_gate(&w->win))
 		return NULL;
 	for (;;) {
 		/* Woken by the pinger's send, or by its close when it is done. */
@@ -393,31 +279,30 @@ static void wl_free(struct wl *w)
 	free(w->t);
 	pl_chan_free(w->a);
 	pl_chan_free(w->b);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
+	pl__window_destroy(&w->win);
 	free(w);
 }
 
-static pl_chan *new_chan(const struct pl_params *p, struct pl_result *r, int *err)
+/* progress_sum - every thread's heartbeats: the stall check's measure of progress. */
+static uint64_t progress_sum(void *arg)
 {
-	pl_chan_opts o = pl_chan_opts_default();
-	pl_chan *ch;
+	struct wl *w = arg;
+	uint64_t sum = 0;
 
-	if (p->spin_ns != PL_SPIN_KIND_DEFAULT)
-		o.spin_ns = p->spin_ns;
-	ch = pl_chan_new_opts(p->chan_kind, p->queue_depth, &o);
-	if (ch != NULL)
-		return ch;
-	if (errno == ENOSYS)
-		*err = fail(r, -ENOTSUP, "kind %s is not implemented in this build (ENOSYS)",
-			    p->chan_kind);
-	else if (errno == EINVAL)
-		*err =
-		    fail(r, -ENOTSUP, "kind %s refuses capacity %zu", p->chan_kind, p->queue_depth);
-	else
-		*err = fail(r, -errno, "pl_chan_new_opts(%s, %zu): %s", p->chan_kind,
-			    p->queue_depth, strerror(errno));
-	return NULL;
+	for (unsigned i = 0; i < w->n; i++)
+		sum += atomic_load_explicit(&w->t[i].progress, memory_order_relaxed);
+	return sum;
+}
+
+/* window_has_data - some measured message (or round trip) has completed. */
+static bool window_has_data(void *arg)
+{
+	struct wl *w = arg;
+
+	for (unsigned i = 0; i < w->n; i++)
+		if (measured_of(&w->t[i]) != 0)
+			return true;
+	return false;
 }
 
 static int wl_setup(const struct pl_params *p, void **state, struct pl_result *r, bool pingpong)
@@ -425,20 +310,17 @@ static int wl_setup(const struct pl_params *p, void **state, struct pl_result *r
 	struct wl *w;
 	int err = -ENOMEM;
 
-	w = aligned_alloc(PL_FALSE_SHARING, (sizeof(*w) + PL_FALSE_SHARING - 1) / PL_FALSE_SHARING *
-						PL_FALSE_SHARING);
+	w = pl__alloc_lines(sizeof(*w));
 	if (w == NULL)
-		return fail(r, -ENOMEM, "out of memory");
-	memset(w, 0, sizeof(*w));
-	PL_CHECK(pthread_mutex_init(&w->lock, NULL));
-	PL_CHECK(pthread_cond_init(&w->cond, NULL));
+		return pl__fail(r, -ENOMEM, "out of memory");
 	w->p = *p;
 	w->pingpong = pingpong;
 	w->n = pingpong ? 2 : p->producers + p->consumers;
-	w->t = aligned_alloc(PL_FALSE_SHARING, w->n * sizeof(*w->t));
+	if (pl__window_init(&w->win, w->n, progress_sum, window_has_data, w) != 0)
+		goto nomem;
+	w->t = pl__alloc_lines(w->n * sizeof(*w->t));
 	if (w->t == NULL)
 		goto nomem;
-	memset(w->t, 0, w->n * sizeof(*w->t));
 	for (unsigned i = 0; i < w->n; i++) {
 		struct wl_thread *t = &w->t[i];
 
@@ -454,18 +336,18 @@ static int wl_setup(const struct pl_params *p, void **state, struct pl_result *r
 				goto nomem;
 		}
 	}
-	w->a = new_chan(p, r, &err);
+	w->a = pl__new_chan(p, r, &err);
 	if (w->a == NULL)
 		goto out;
 	if (pingpong) {
-		w->b = new_chan(p, r, &err);
+		w->b = pl__new_chan(p, r, &err);
 		if (w->b == NULL)
 			goto out;
 	}
 	*state = w;
 	return 0;
 nomem:
-	err = fail(r, -ENOMEM, "out of memory");
+	err = pl__fail(r, -ENOMEM, "out of memory");
 out:
 	wl_free(w);
 	return err;
@@ -478,76 +360,16 @@ static void wl_teardown(void *state)
 
 /* ---------------------------------------------------------------- run */
 
-/* stall_check - true when no thread made progress for PL_WL_STALL_NS. */
-static bool stall_check(struct wl *w, int64_t now)
-{
-	uint64_t sum = 0;
-
-	for (unsigned i = 0; i < w->n; i++)
-		sum += atomic_load_explicit(&w->t[i].progress, memory_order_relaxed);
-	if (sum != w->last_progress || w->last_progress_ns == 0) {
-		w->last_progress = sum;
-		w->last_progress_ns = now;
-		return false;
-	}
-	return now - w->last_progress_ns > PL_WL_STALL_NS;
-}
-
-/* window_has_data - some measured message (or round trip) has completed. */
-static bool window_has_data(struct wl *w)
-{
-	for (unsigned i = 0; i < w->n; i++)
-		if (measured_of(&w->t[i]) != 0)
-			return true;
-	return false;
-}
-
-/*
- * wait_producers - poll (0.1 ms doubling to 10 ms: the main thread must not steal CPU from
- * the measured threads) until every producer returned. false: stalled.
- */
-static bool wait_producers(struct wl *w, unsigned producers)
-{
-	int64_t nap = 100000;
-
-	/* Acquire: pairs with the release increment at each producer's exit. */
-	while (atomic_load_explicit(&w->producers_done, memory_order_acquire) < producers) {
-		int64_t now = pl_now_ns();
-
-		if (stall_check(w, now))
-			return false;
-		sleep_until(now + nap);
-		if (nap < 10000000)
-			nap *= 2;
-	}
-	return true;
-}
-
+/* join_all - join every thread, or abort: after the close every thread must return. */
 static void join_all(struct wl *w)
 {
-	int64_t deadline = pl_now_ns() + PL_WL_JOIN_NS;
+	unsigned late;
 
-	for (unsigned i = 0; i < w->n; i++) {
-		struct timespec rt, ts;
-		int64_t left, abs;
-		int rc;
-
-		if (!w->t[i].started)
-			continue;
-		/* pthread_timedjoin_np waits on CLOCK_REALTIME: convert the monotonic deadline. */
-		clock_gettime(CLOCK_REALTIME, &rt);
-		left = deadline - pl_now_ns();
-		abs = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec + (left > 0 ? left : 0);
-		ts.tv_sec = abs / 1000000000;
-		ts.tv_nsec = abs % 1000000000;
-		rc = pthread_timedjoin_np(w->t[i].tid, NULL, &ts);
-		if (rc == ETIMEDOUT)
-			pl__die("kind %s: a %s thread did not return %lld s after its channel was "
-				"closed (a close that wakes nobody?)",
-				w->p.chan_kind, w->t[i].producer ? "sending" : "receiving",
-				(long long)(PL_WL_JOIN_NS / 1000000000));
-		PL_CHECK(rc);
-	}
+	if (!pl__window_join(&w->win, PL__JOIN_NS, &late))
+		pl__die("kind %s: a %s thread did not return %lld s after its channel was "
+			"closed (a close that wakes nobody?)",
+			w->p.chan_kind, w->t[late].producer ? "sending" : "receiving",
+			(long long)(PL__JOIN_NS / 1000000000));
 }
 
 static int wl_run(void *state, struct pl_result *r)
@@ -556,71 +378,45 @@ static int wl_run(void *state, struct pl_result *r)
 	const struct pl_params *p = &w->p;
 	const bool by_count = p->messages > 0;
 	unsigned producers = w->pingpong ? 1 : p->producers;
-	unsigned created = 0;
 	int64_t t1, t2;
 	bool stalled = false;
 	uint64_t sent = 0, received = 0, measured = 0, min_share = UINT64_MAX;
+	int err = pl__run_once(&w->ran, r);
 
-	if (w->ran)
-		return fail(r, -EALREADY, "a workload state runs once");
-	w->ran = true;
+	if (err != 0)
+		return err;
 	w->latency = r->latency != NULL;
 	w->need_clock = w->latency || by_count;
 	for (unsigned i = 0; i < w->n; i++) {
 		struct wl_thread *t = &w->t[i];
 
+		/* Pingpong: the pinger (idx 0) alone, so its share is every message. */
 		if (t->producer && by_count)
-			t->share = w->pingpong ? p->messages
-					       : p->messages / producers +
-						     (t->idx < p->messages % producers);
+			t->share = pl__share(p->messages, producers, t->idx);
 		if (t->hist != NULL)
 			pl_hist_reset(t->hist);
 	}
-	atomic_store_explicit(&w->phase, p->warmup_s > 0 ? PH_WARMUP : PH_MEASURE,
-			      memory_order_relaxed);
 	for (unsigned i = 0; i < w->n; i++) {
 		struct wl_thread *t = &w->t[i];
 		void *(*fn)(void *);
-		int rc;
 
 		if (w->pingpong)
 			fn = i == 0 ? pinger_main : ponger_main;
 		else
 			fn = t->producer ? producer_main : consumer_main;
-		rc = pthread_create(&t->tid, NULL, fn, t);
-		if (rc != 0) {
-			gate_open(w, created, -1);
-			for (unsigned j = 0; j < i; j++)
-				PL_CHECK(pthread_join(w->t[j].tid, NULL));
-			return fail(r, -rc, "pthread_create: %s", strerror(rc));
-		}
-		t->started = true;
-		created++;
+		err = pl__window_spawn(&w->win, fn, t);
+		if (err != 0)
+			return pl__fail(r, err, "pthread_create: %s", strerror(-err));
 	}
 
-	/* The gate's mutex publishes t_start to the workers. */
-	w->t_start = pl_now_ns();
-	gate_open(w, created, 1);
-	t1 = w->t_start;
-	if (p->warmup_s > 0) {
-		sleep_until(w->t_start + (int64_t)(p->warmup_s * 1e9));
-		t1 = pl_now_ns();
-		atomic_store_explicit(&w->phase, PH_MEASURE, memory_order_relaxed);
-	}
+	t1 = pl__window_start(&w->win, p->warmup_s);
 	if (!by_count) {
-		sleep_until(t1 + (int64_t)(p->seconds * 1e9));
-		/*
-		 * A window in which nothing completed measures nothing (an oversubscribed
-		 * machine can stall a round trip for longer than a short window): keep it open
-		 * until something did, or until the stall check gives up. The row records the
-		 * window's real length.
-		 */
-		while (!window_has_data(w) && !stall_check(w, pl_now_ns()))
-			sleep_until(pl_now_ns() + 1000000);
-		t2 = pl_now_ns();
-		atomic_store_explicit(&w->phase, PH_STOP, memory_order_relaxed);
+		/* An oversubscribed machine can stall a round trip for longer than a short
+		 * window: the window stays open until something completed. */
+		t2 = pl__window_measure(&w->win, t1, p->seconds);
+		pl__window_stop(&w->win);
 	}
-	stalled = !wait_producers(w, producers);
+	stalled = !pl__window_wait_producers(&w->win, producers);
 	if (stalled) {
 		pl_chan_close(w->a);
 		if (w->b != NULL)
@@ -640,7 +436,7 @@ static int wl_run(void *state, struct pl_result *r)
 		struct wl_thread *t = &w->t[i];
 
 		if (t->err != 0)
-			return fail(r, t->err, "a %s thread failed: %s",
+			return pl__fail(r, t->err, "a %s thread failed: %s",
 				    t->producer ? "sending" : "receiving", strerror(-t->err));
 		if (w->pingpong && i == 1)
 			continue; /* the ponger's counts are the pinger's, seen from the other side
@@ -652,8 +448,7 @@ static int wl_run(void *state, struct pl_result *r)
 			if (measured_of(t) < min_share)
 				min_share = measured_of(t);
 		}
-		if (t->hist != NULL && r->latency != NULL)
-			pl_hist_merge(r->latency, t->hist);
+		pl__merge_latency(r, t->hist);
 	}
 	r->messages = measured;
 	r->seconds = (double)(t2 - t1) / 1e9;
@@ -662,14 +457,14 @@ static int wl_run(void *state, struct pl_result *r)
 		pl_result_extra(r, "consumer_share_min",
 				(double)min_share * p->consumers / (double)measured);
 	if (stalled)
-		return fail(r, -ETIMEDOUT, "kind %s made no progress for %lld s (%s)", p->chan_kind,
-			    (long long)(PL_WL_STALL_NS / 1000000000),
-			    r->lost ? "messages lost" : "hung");
+		return pl__fail(r, -ETIMEDOUT, "kind %s made no progress for %lld s (%s)",
+				p->chan_kind, (long long)(PL__STALL_NS / 1000000000),
+				r->lost ? "messages lost" : "hung");
 	if (sent < received)
-		return fail(r, -EPROTO, "received %llu messages but only %llu were sent",
-			    (unsigned long long)received, (unsigned long long)sent);
+		return pl__fail(r, -EPROTO, "received %llu messages but only %llu were sent",
+				(unsigned long long)received, (unsigned long long)sent);
 	if (r->messages == 0)
-		return fail(r, -EIO, "nothing was measured (a window too short?)");
+		return pl__fail(r, -EIO, "nothing was measured (a window too short?)");
 	return 0;
 }
 

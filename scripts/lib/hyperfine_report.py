@@ -265,6 +265,11 @@ def install_plots(run, tmp, plots, readme):
     return os.path.join(final, list(p for p in os.listdir(final) if p.endswith(".svg"))[0])
 
 
+def fig_width(title, least=900):
+    """Wide enough for the longest title line (font 13: about 7.8 px a character)."""
+    return max(least, int(max(len(x) for x in title.split("\n")) * 7.8) + 60)
+
+
 def head(width, height, svg):
     return ["set encoding utf8",
             f"set terminal svg size {width},{height} dynamic noenhanced "
@@ -326,7 +331,7 @@ def cmd_shutdown(run):
         "drain.dat": [f"{r['n']:g} {r['drain'] * 1e3:g}" for r in rows],
     }
     xmax = max(r["n"] for r in rows)
-    gp = head(900, 600, "shutdown.svg") + [
+    gp = head(fig_width(title), 600, "shutdown.svg") + [
         f"set title {dq(title)} font ',13'",
         f"set xrange [{-0.04 * max(xmax, 1):g}:{max(xmax, 1) * 1.06:g}]",
         "set yrange [0:*]",
@@ -419,7 +424,7 @@ def cmd_sweep(run):
                        for r in rows],
             "plan.dat": [f"{r['s']:g} {r['planned']:g}" for r in rows]}
     xmax = max(r["s"] for r in rows)
-    gp = head(900, 600, "sweep.svg") + [
+    gp = head(fig_width(title), 600, "sweep.svg") + [
         f"set title {dq(title)} font ',13'",
         f"set xrange [0:{xmax * 1.08:g}]", "set yrange [0:*]",
         "set xtics (" + ", ".join(f"{dq(fmt_v(r['s']))} {r['s']:g}" for r in rows) + ")",

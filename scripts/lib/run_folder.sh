@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # scripts/lib/run_folder.sh - sourced by scripts/micro and scripts/hyperfine-*: run folders named
 # like patlab's, and the release build they measure.
 #

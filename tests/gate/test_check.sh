@@ -122,7 +122,9 @@ expect "cannot open $tmp/nosuch.csv"
 run_check 0 --out "$o" "$tmp/a.csv" "$tmp/b.csv"
 expect "no regression: 4 configurations x 3 metrics checked"
 expect_not "REGRESSION"
-[ -s "$o/check.md" ] && [ -s "$o/check.csv" ] || fail "check.md / check.csv not written"
+if [ ! -s "$o/check.md" ] || [ ! -s "$o/check.csv" ]; then
+	fail "check.md / check.csv not written"
+fi
 [ "$(wc -l <"$o/check.csv")" -eq 13 ] || fail "check.csv: want a header and 12 rows"
 head -1 "$o/check.csv" | grep -q '^verdict,pattern,chan_kind,' || fail "check.csv header"
 cp "$o/check.csv" "$tmp/first.csv"

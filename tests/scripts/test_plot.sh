@@ -255,7 +255,7 @@ echo "ok: failures leave plots/ untouched"
 # gen_story FILE [LAT_SCALE]: backpressure, fanout_fanin, graceful_shutdown and worker_pool rows
 # whose medians are known (LAT_SCALE 0 = latency not recorded).
 gen_story() {
-	local f=$1 ls=${2:-1} p pol rate rep offered drop n mode dist p99 calls g done t
+	local f=$1 ls=${2:-1} p pol rate rep offered drop n mode dist p99 calls ndone t
 	echo "$header" >"$f"
 	{
 		# backpressure: 1 consumer serving 1000/s, offered 1000, 2000, 4000/s for 0.4 s by 1
@@ -273,7 +273,7 @@ gen_story() {
 						*) R_DROPPED=$drop p99=$((20000000 + rep * 1000000)) ;;
 						esac
 						R_EXTRAS="peak_occupancy=64;offered=$offered;capacity_mps=1000;rate_mps=$rate"
-						row backpressure mutex "$p" 1 64 "$rep" 1000 $((p99 / 10 * ls)) \
+						row backpressure mutex "$p" 1 64 "$rep" 1000 $((p99 * ls / 10)) \
 							$((p99 * ls)) $((p99 * 2 * ls)) "$pol"
 					done
 				done
@@ -307,12 +307,12 @@ gen_story() {
 			for p in 1 4 16 64; do
 				for rep in 1 2 3; do
 					case $t in
-					1) done=0 ;;
-					1000000) done=$((p == 64 ? 16 : p)) ;;
-					*) done=$p ;;
+					1) ndone=0 ;;
+					1000000) ndone=$((p == 64 ? 16 : p)) ;;
+					*) ndone=$p ;;
 					esac
 					R_TIMEOUT=$t
-					R_EXTRAS="in_flight=$p;done=$done;cancelled=0;returned=$((p - done));expired_frac=1;overrun_max_ns=1000"
+					R_EXTRAS="in_flight=$p;done=$ndone;cancelled=0;returned=$((p - ndone));expired_frac=1;overrun_max_ns=1000"
 					row graceful_shutdown mutex "$p" 2 64 "$rep" 500 $((p * 50000 * ls)) \
 						$((p * 90000 * ls)) $((p * 99000 * ls))
 				done
