@@ -2,7 +2,9 @@
 /*
  * The "backpressure" workload: open-loop producers overload slow consumers through a bounded
  * ingress, and the policy decides who pays. Modelled on the "chan" workload (chan/workload.c):
- * start gate, warm-up excluded, per-thread histograms merged after the join.
+ * start gate, warm-up excluded, per-thread histograms merged after the join (the gate, the
+ * phases, the stall check and the open-loop schedule are the ones every workload shares:
+ * pattern/workload_util.h).
  *
  * Shape. P producers -> one pl_ingress (kind, bound = queue_depth, policy) -> C consumers that
  * busy-wait work_ns per item (a consumer's capacity is 1e9 / work_ns items per second).
@@ -40,33 +42,17 @@
 #include <patlab/pattern.h>
 
 #include <errno.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "chan/park.h"
+#include "pattern/workload_util.h"
 #include "util/die.h"
 
-/* No progress by any thread for this long: report a hang (close, fail the point). */
-#define BP_STALL_NS (10 * INT64_C(1000000000))
-/* After the close, every thread must have returned within this long, or we abort. */
-#define BP_JOIN_NS (10 * INT64_C(1000000000))
 /* timeout_ns 0: the timeout policy's wait and the shedder's target. */
 #define BP_TIMEOUT_DEFAULT_NS INT64_C(1000000)
 /* rate_limit: the bucket's rate as a share of the consumers' nominal capacity. */
 #define BP_LIMIT_SHARE 0.9
-
-enum {
-	PH_WARMUP = 0,
-	PH_MEASURE = 1,
-	PH_STOP = 2
-};
 
 /* The workload's policies: the ingress's five, then the three that add a mechanism. */
 enum bp_mode {
@@ -86,10 +72,8 @@ struct bp;
 /* One per thread, each on its own cache lines. Written by its thread only (see the top). */
 struct bp_thread {
 	_Alignas(PL_FALSE_SHARING) struct bp *w;
-	pthread_t tid;
 	unsigned idx;
 	bool producer;
-	bool started;
 	pl_hist *hist;	/* consumers */
 	uint64_t share; /* messages mode: measured offers this producer makes */
 	/* Every item, warm-up included (checked against the ingress's counters). */
@@ -105,7 +89,7 @@ struct bp_thread {
 	int err;
 	/* Measured items delivered: written by the owner, read by window_has_data() (relaxed). */
 	_Atomic uint64_t measured;
-	/* Bumped by the owner (relaxed: a heartbeat), read by stall_check(). */
+	/* Bumped by the owner (relaxed: a heartbeat), read by progress_sum(). */
 	_Atomic uint64_t progress;
 };
 
@@ -121,81 +105,15 @@ struct bp {
 	unsigned n;
 	struct bp_thread *t;
 	uint64_t freed; /* items left queued at pl_ingress_free(): main thread only */
-	/* The phase: written by the main thread, read by the workers (relaxed: it publishes
-	 * nothing; the data reaches the main thread through pthread_join()). */
-	_Alignas(PL_FALSE_SHARING) _Atomic int phase;
-	/* Producers that finished (release; pairs with the acquire in wait_producers()). */
-	_Atomic unsigned producers_done;
-	/* The start gate: workers wait on @cond until @go is non-zero. */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	unsigned ready; /* under @lock */
-	int go;		/* under @lock: 1 start, -1 abort */
+	/* The gate, the phase, t_start and the stall check (see pattern/workload_util.h). */
+	struct pl__window win;
 	/* Set before the gate opens; read by workers after it (the gate's mutex orders it). */
-	int64_t t_start;
 	bool latency;
 	bool need_clock;
-	/* The stall check's memory (main thread only). */
-	uint64_t last_progress;
-	int64_t last_progress_ns;
 };
 
 /* The thread whose drop callbacks are running (NULL on the main thread). */
 static _Thread_local struct bp_thread *bp_self;
-
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->why, sizeof(r->why), fmt, ap);
-	va_end(ap);
-	return err;
-}
-
-static void sleep_until(int64_t t)
-{
-	struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
-/* gate_wait - a worker announces itself and waits for the main thread's gate_open(). */
-static bool gate_wait(struct bp *w)
-{
-	int go;
-
-	PL_CHECK(pthread_mutex_lock(&w->lock));
-	w->ready++;
-	PL_CHECK(pthread_cond_broadcast(&w->cond)); /* wakes the main thread in gate_open() */
-	while (w->go == 0)
-		PL_CHECK(pthread_cond_wait(&w->cond, &w->lock)); /* woken by gate_open() */
-	go = w->go;
-	PL_CHECK(pthread_mutex_unlock(&w->lock));
-	return go > 0;
-}
-
-/* gate_open - wait until @count workers are at the gate, then release (or abort) them. */
-static void gate_open(struct bp *w, unsigned count, int go)
-{
-	PL_CHECK(pthread_mutex_lock(&w->lock));
-	while (w->ready < count)
-		PL_CHECK(pthread_cond_wait(&w->cond, &w->lock)); /* woken by gate_wait() */
-	w->go = go;
-	PL_CHECK(pthread_cond_broadcast(&w->cond));
-	PL_CHECK(pthread_mutex_unlock(&w->lock));
-}
-
-/* bump - add one to a counter only its owner writes: a plain load and store, no RMW. */
-static inline void bump(_Atomic uint64_t *c)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
 
 static inline uint64_t measured_of(struct bp_thread *t)
 {
@@ -204,40 +122,7 @@ static inline uint64_t measured_of(struct bp_thread *t)
 
 static inline int phase(struct bp *w)
 {
-	return atomic_load_explicit(&w->phase, memory_order_relaxed);
-}
-
-static inline void *encode(int64_t t, bool measured)
-{
-	return (void *)(uintptr_t)(((uint64_t)t << 1) | (measured ? 1u : 0u));
-}
-
-static void busy_wait_ns(int64_t ns)
-{
-	int64_t end = pl_now_ns() + ns;
-
-	while (pl_now_ns() < end)
-		pl__cpu_relax();
-}
-
-/*
- * wait_due - open loop: wait for the intended send time @due: sleep when far (a timed sleep
- * may wake ~50 us late), then yield, so that waiting producers leave the CPU to the consumers.
- * Lateness is not hidden: the item carries @due, not the time it left.
- */
-static void wait_due(struct bp_thread *t, int64_t due)
-{
-	for (;;) {
-		int64_t left = due - pl_now_ns();
-
-		if (left <= 0)
-			return;
-		if (left > 200000) /* at most 1 s at a time: the stall check counts beats */
-			sleep_until(left > 1000000000 ? pl_now_ns() + 1000000000 : due - 100000);
-		else
-			sched_yield();
-		bump(&t->progress);
-	}
+	return pl__window_phase(&w->win);
 }
 
 /* on_drop - the ingress dropped an item (evicted by a producer, shed by a consumer). */
@@ -267,33 +152,29 @@ static void *producer_main(void *arg)
 	struct bp *w = t->w;
 	const bool by_count = w->p.messages > 0;
 	const bool open_loop = w->rate > 0;
-	double interval = 0, due = 0;
+	struct pl__schedule sched;
 
 	bp_self = t;
-	if (!gate_wait(w))
+	if (!pl__window_gate(&w->win))
 		return NULL;
-	if (open_loop) {
-		interval = 1e9 * (double)w->p.producers / w->rate;
-		/* Stagger the producers evenly over one interval. */
-		due = (double)w->t_start + interval * t->idx / w->p.producers;
-	}
+	if (open_loop)
+		pl__schedule_init(&sched, w->rate, w->p.producers, t->idx, w->win.t_start);
 	for (;;) {
 		int ph = phase(w);
-		bool measured = ph == PH_MEASURE;
+		bool measured = ph == PL__PH_MEASURE;
 		int64_t ts = 0;
 		int rc;
 
-		if (ph == PH_STOP || (by_count && measured && t->m_offered == t->share))
+		if (ph == PL__PH_STOP || (by_count && measured && t->m_offered == t->share))
 			break;
 		if (open_loop) {
 			int64_t late;
 
-			wait_due(t, (int64_t)due);
-			ts = (int64_t)due;
+			/* The item carries its intended send time: lateness is not hidden. */
+			ts = pl__schedule_next(&sched, &t->progress);
 			late = pl_now_ns() - ts;
 			if (late > t->lag_max)
 				t->lag_max = late;
-			due += interval;
 		} else if (w->need_clock) {
 			ts = pl_now_ns();
 		}
@@ -301,12 +182,12 @@ static void *producer_main(void *arg)
 		if (w->lim != NULL && pl_limiter_take(w->lim, 1) != 0) {
 			t->limited++;
 			t->m_rejected += measured;
-			bump(&t->progress);
+			pl__bump(&t->progress);
 			continue;
 		}
 		t->offered++;
 		/* BLOCK and TIMEOUT wait here: woken by a consumer's receive, or the close. */
-		rc = pl_ingress_offer(w->in, encode(ts, measured), NULL);
+		rc = pl_ingress_offer(w->in, pl__encode_ts(ts, measured), NULL);
 		if (rc == 0) {
 			t->accepted++;
 		} else if (rc == -ENOBUFS) {
@@ -321,12 +202,11 @@ static void *producer_main(void *arg)
 				t->err = rc;
 			break;
 		}
-		bump(&t->progress);
+		pl__bump(&t->progress);
 	}
 	if (by_count && w->need_clock)
 		t->last_ns = pl_now_ns();
-	/* Release: pairs with the acquire load in wait_producers(). */
-	atomic_fetch_add_explicit(&w->producers_done, 1, memory_order_release);
+	pl__window_producer_exit(&w->win);
 	return NULL;
 }
 
@@ -337,7 +217,7 @@ static void *consumer_main(void *arg)
 	void *m;
 
 	bp_self = t;
-	if (!gate_wait(w))
+	if (!pl__window_gate(&w->win))
 		return NULL;
 	for (;;) {
 		/* Blocks while empty: woken by an offer, or by the close at the end. */
@@ -352,7 +232,7 @@ static void *consumer_main(void *arg)
 		v = (uint64_t)(uintptr_t)m;
 		t->delivered++;
 		if (v & 1) {
-			bump(&t->measured);
+			pl__bump(&t->measured);
 			if (w->need_clock) {
 				int64_t now = pl_now_ns();
 
@@ -362,8 +242,8 @@ static void *consumer_main(void *arg)
 			}
 		}
 		if (w->p.work_ns > 0)
-			busy_wait_ns(w->p.work_ns);
-		bump(&t->progress);
+			pl__busy_wait_ns(w->p.work_ns);
+		pl__bump(&t->progress);
 	}
 	return NULL;
 }
@@ -380,19 +260,6 @@ static int mode_of(const struct pl_params *p)
 	return -1; /* refused by pl_pattern_check_params() */
 }
 
-/* nominal_capacity - what the consumers can do, items/s, if each has a core; 0: no work. */
-static double nominal_capacity(const struct pl_params *p)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned busy = p->consumers;
-
-	if (p->work_ns <= 0)
-		return 0;
-	if (cpus > 0 && busy > (unsigned long)cpus)
-		busy = (unsigned)cpus;
-	return (double)busy * 1e9 / (double)p->work_ns;
-}
-
 static int bp_check(const struct pl_params *p, struct pl_result *r)
 {
 	struct pl_chan_kind_info info;
@@ -402,19 +269,19 @@ static int bp_check(const struct pl_params *p, struct pl_result *r)
 	if (err != 0)
 		return err;
 	if (p->queue_depth == 0 || p->queue_depth == PL_CHAN_UNBOUNDED)
-		return fail(r, -ENOTSUP,
-			    "an ingress is bounded: depth must be >= 1 (the chan workload runs "
-			    "rendezvous and unbounded channels)");
+		return pl__fail(r, -ENOTSUP,
+				"an ingress is bounded: depth must be >= 1 (the chan workload runs "
+				"rendezvous and unbounded channels)");
 	PL_CHECK(pl_chan_kind_info(p->chan_kind, &info));
 	if (mode_of(p) == PL_BP_DROP_OLDEST && info.spsc)
-		return fail(r, -ENOTSUP,
-			    "drop_oldest evicts from the producer side: %s allows one "
-			    "receiving thread only",
-			    info.name);
+		return pl__fail(r, -ENOTSUP,
+				"drop_oldest evicts from the producer side: %s allows one "
+				"receiving thread only",
+				info.name);
 	if (mode_of(p) == MODE_RATE_LIMIT && p->work_ns <= 0)
-		return fail(r, -ENOTSUP,
-			    "rate_limit sets its rate from the consumers' capacity: needs work_ns "
-			    "> 0");
+		return pl__fail(r, -ENOTSUP,
+				"rate_limit sets its rate from the consumers' capacity: needs "
+				"work_ns > 0");
 	return 0;
 }
 
@@ -427,9 +294,30 @@ static void bp_free(struct bp *w)
 	free(w->t);
 	pl_ingress_free(w->in);
 	pl_limiter_free(w->lim);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
+	pl__window_destroy(&w->win);
 	free(w);
+}
+
+/* progress_sum - every thread's heartbeats, for the stall check. */
+static uint64_t progress_sum(void *arg)
+{
+	struct bp *w = arg;
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < w->n; i++)
+		sum += atomic_load_explicit(&w->t[i].progress, memory_order_relaxed);
+	return sum;
+}
+
+/* window_has_data - some measured item was delivered. */
+static bool window_has_data(void *arg)
+{
+	struct bp *w = arg;
+
+	for (unsigned i = 0; i < w->n; i++)
+		if (measured_of(&w->t[i]) != 0)
+			return true;
+	return false;
 }
 
 static int bp_setup(const struct pl_params *p, void **state, struct pl_result *r)
@@ -437,31 +325,28 @@ static int bp_setup(const struct pl_params *p, void **state, struct pl_result *r
 	pl_chan_opts copts = pl_chan_opts_default();
 	pl_ingress_opts io;
 	struct bp *w;
-	size_t size;
 	int err = bp_check(p, r);
 
 	if (err != 0)
 		return err;
-	size = (sizeof(*w) + PL_FALSE_SHARING - 1) / PL_FALSE_SHARING * PL_FALSE_SHARING;
-	w = aligned_alloc(PL_FALSE_SHARING, size);
+	w = pl__alloc_lines(sizeof(*w));
 	if (w == NULL)
-		return fail(r, -ENOMEM, "out of memory");
-	memset(w, 0, size);
-	PL_CHECK(pthread_mutex_init(&w->lock, NULL));
-	PL_CHECK(pthread_cond_init(&w->cond, NULL));
+		return pl__fail(r, -ENOMEM, "out of memory");
+	w->n = p->producers + p->consumers;
+	if (pl__window_init(&w->win, w->n, progress_sum, window_has_data, w) != 0)
+		goto nomem;
 	w->p = *p;
 	w->mode = mode_of(p);
 	w->timeout_ns = p->timeout_ns > 0 ? p->timeout_ns : BP_TIMEOUT_DEFAULT_NS;
-	w->capacity = nominal_capacity(p);
+	/* What the consumers can do, items/s, if each has a core; 0: no work. */
+	w->capacity = pl__cpu_capacity_mps(p->consumers, p->work_ns);
 	if (p->rate_target > 0)
 		w->rate = p->rate_target;
 	else if (p->work_ns > 0)
 		w->rate = (double)p->producers * 1e9 / (double)p->work_ns;
-	w->n = p->producers + p->consumers;
-	w->t = aligned_alloc(PL_FALSE_SHARING, w->n * sizeof(*w->t));
+	w->t = pl__alloc_lines(w->n * sizeof(*w->t));
 	if (w->t == NULL)
 		goto nomem;
-	memset(w->t, 0, w->n * sizeof(*w->t));
 	for (unsigned i = 0; i < w->n; i++) {
 		struct bp_thread *t = &w->t[i];
 
@@ -477,8 +362,7 @@ static int bp_setup(const struct pl_params *p, void **state, struct pl_result *r
 		}
 	}
 
-	if (p->spin_ns != PL_SPIN_KIND_DEFAULT)
-		copts.spin_ns = p->spin_ns;
+	copts.spin_ns = pl__spin_ns(p);
 	memset(&io, 0, sizeof(io));
 	io.bound = p->queue_depth;
 	io.chan_kind = p->chan_kind;
@@ -494,8 +378,9 @@ static int bp_setup(const struct pl_params *p, void **state, struct pl_result *r
 		io.policy = PL_BP_REJECT;
 		w->lim = pl_limiter_new(BP_LIMIT_SHARE * w->capacity, (double)p->queue_depth);
 		if (w->lim == NULL) {
-			err = fail(r, -errno, "pl_limiter_new(%g, %zu): %s",
-				   BP_LIMIT_SHARE * w->capacity, p->queue_depth, strerror(errno));
+			err =
+			    pl__fail(r, -errno, "pl_limiter_new(%g, %zu): %s",
+				     BP_LIMIT_SHARE * w->capacity, p->queue_depth, strerror(errno));
 			goto out;
 		}
 	} else {
@@ -504,17 +389,18 @@ static int bp_setup(const struct pl_params *p, void **state, struct pl_result *r
 	w->in = pl_ingress_new(&io);
 	if (w->in == NULL) {
 		if (errno == ENOSYS)
-			err = fail(r, -ENOTSUP, "kind %s is not implemented in this build (ENOSYS)",
-				   p->chan_kind);
+			err = pl__fail(r, -ENOTSUP,
+				       "kind %s is not implemented in this build (ENOSYS)",
+				       p->chan_kind);
 		else
-			err = fail(r, -errno, "pl_ingress_new(%s, %zu): %s", p->chan_kind,
-				   p->queue_depth, strerror(errno));
+			err = pl__fail(r, -errno, "pl_ingress_new(%s, %zu): %s", p->chan_kind,
+				       p->queue_depth, strerror(errno));
 		goto out;
 	}
 	*state = w;
 	return 0;
 nomem:
-	err = fail(r, -ENOMEM, "out of memory");
+	err = pl__fail(r, -ENOMEM, "out of memory");
 out:
 	bp_free(w);
 	return err;
@@ -527,73 +413,16 @@ static void bp_teardown(void *state)
 
 /* ---------------------------------------------------------------- run */
 
-/* stall_check - true when no thread made progress for BP_STALL_NS. */
-static bool stall_check(struct bp *w, int64_t now)
-{
-	uint64_t sum = 0;
-
-	for (unsigned i = 0; i < w->n; i++)
-		sum += atomic_load_explicit(&w->t[i].progress, memory_order_relaxed);
-	if (sum != w->last_progress || w->last_progress_ns == 0) {
-		w->last_progress = sum;
-		w->last_progress_ns = now;
-		return false;
-	}
-	return now - w->last_progress_ns > BP_STALL_NS;
-}
-
-/* window_has_data - some measured item was delivered. */
-static bool window_has_data(struct bp *w)
-{
-	for (unsigned i = 0; i < w->n; i++)
-		if (measured_of(&w->t[i]) != 0)
-			return true;
-	return false;
-}
-
-/* wait_producers - poll (0.1 ms doubling to 10 ms) until every producer returned; false: stall. */
-static bool wait_producers(struct bp *w)
-{
-	int64_t nap = 100000;
-
-	/* Acquire: pairs with the release increment at each producer's exit. */
-	while (atomic_load_explicit(&w->producers_done, memory_order_acquire) < w->p.producers) {
-		int64_t now = pl_now_ns();
-
-		if (stall_check(w, now))
-			return false;
-		sleep_until(now + nap);
-		if (nap < 10000000)
-			nap *= 2;
-	}
-	return true;
-}
-
+/* join_all - join every thread, or abort: after the close every thread must return. */
 static void join_all(struct bp *w)
 {
-	int64_t deadline = pl_now_ns() + BP_JOIN_NS;
+	unsigned late;
 
-	for (unsigned i = 0; i < w->n; i++) {
-		struct timespec rt, ts;
-		int64_t left, abs;
-		int rc;
-
-		if (!w->t[i].started)
-			continue;
-		/* pthread_timedjoin_np waits on CLOCK_REALTIME: convert the monotonic deadline. */
-		clock_gettime(CLOCK_REALTIME, &rt);
-		left = deadline - pl_now_ns();
-		abs = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec + (left > 0 ? left : 0);
-		ts.tv_sec = abs / 1000000000;
-		ts.tv_nsec = abs % 1000000000;
-		rc = pthread_timedjoin_np(w->t[i].tid, NULL, &ts);
-		if (rc == ETIMEDOUT)
-			pl__die("backpressure on %s: a %s thread did not return %lld s after the "
-				"ingress was closed",
-				w->p.chan_kind, w->t[i].producer ? "producing" : "consuming",
-				(long long)(BP_JOIN_NS / 1000000000));
-		PL_CHECK(rc);
-	}
+	if (!pl__window_join(&w->win, PL__JOIN_NS, &late))
+		pl__die("backpressure on %s: a %s thread did not return %lld s after the "
+			"ingress was closed",
+			w->p.chan_kind, w->t[late].producer ? "producing" : "consuming",
+			(long long)(PL__JOIN_NS / 1000000000));
 }
 
 /* struct bp_sum - the threads' counts added up. */
@@ -643,32 +472,32 @@ static int verify(struct bp *w, const struct bp_sum *s, struct pl_result *r)
 		      ? s->accepted - s->delivered - s->evicted - s->shed
 		      : 0;
 	if (st.offered != st.delivered + st.dropped + st.rejected + st.queued || st.queued != 0)
-		return fail(r, -EPROTO,
-			    "ingress counters do not add up: offered %llu != delivered %llu + "
-			    "dropped %llu + rejected %llu + queued %zu",
-			    (unsigned long long)st.offered, (unsigned long long)st.delivered,
-			    (unsigned long long)st.dropped, (unsigned long long)st.rejected,
-			    st.queued);
+		return pl__fail(r, -EPROTO,
+				"ingress counters do not add up: offered %llu != delivered %llu + "
+				"dropped %llu + rejected %llu + queued %zu",
+				(unsigned long long)st.offered, (unsigned long long)st.delivered,
+				(unsigned long long)st.dropped, (unsigned long long)st.rejected,
+				st.queued);
 	if (st.offered != s->offered || st.accepted != s->accepted ||
 	    st.dropped_newest != s->dropped_newest || st.rejected != s->rejected ||
 	    st.delivered != s->delivered || st.evicted != s->evicted || st.shed != s->shed ||
 	    w->freed != 0)
-		return fail(r, -EPROTO,
-			    "ingress counters disagree with the workload's (offered %llu/%llu, "
-			    "accepted %llu/%llu, delivered %llu/%llu, evicted %llu/%llu, shed "
-			    "%llu/%llu, left queued %llu)",
-			    (unsigned long long)st.offered, (unsigned long long)s->offered,
-			    (unsigned long long)st.accepted, (unsigned long long)s->accepted,
-			    (unsigned long long)st.delivered, (unsigned long long)s->delivered,
-			    (unsigned long long)st.evicted, (unsigned long long)s->evicted,
-			    (unsigned long long)st.shed, (unsigned long long)s->shed,
-			    (unsigned long long)w->freed);
+		return pl__fail(r, -EPROTO,
+				"ingress counters disagree with the workload's (offered %llu/%llu, "
+				"accepted %llu/%llu, delivered %llu/%llu, evicted %llu/%llu, shed "
+				"%llu/%llu, left queued %llu)",
+				(unsigned long long)st.offered, (unsigned long long)s->offered,
+				(unsigned long long)st.accepted, (unsigned long long)s->accepted,
+				(unsigned long long)st.delivered, (unsigned long long)s->delivered,
+				(unsigned long long)st.evicted, (unsigned long long)s->evicted,
+				(unsigned long long)st.shed, (unsigned long long)s->shed,
+				(unsigned long long)w->freed);
 	if (st.peak > st.bound)
-		return fail(r, -EPROTO, "peak occupancy %zu above the bound %zu", st.peak,
-			    st.bound);
+		return pl__fail(r, -EPROTO, "peak occupancy %zu above the bound %zu", st.peak,
+				st.bound);
 	if (w->mode == PL_BP_BLOCK && st.dropped != 0)
-		return fail(r, -EPROTO, "the block policy dropped %llu items",
-			    (unsigned long long)st.dropped);
+		return pl__fail(r, -EPROTO, "the block policy dropped %llu items",
+				(unsigned long long)st.dropped);
 	return 0;
 }
 
@@ -679,55 +508,32 @@ static int bp_run(void *state, struct pl_result *r)
 	const bool by_count = p->messages > 0;
 	struct pl_ingress_stats st1, st2;
 	struct bp_sum s;
-	unsigned created = 0;
 	int64_t t1, t2 = 0;
 	bool stalled;
-	int err;
+	int err = pl__run_once(&w->ran, r);
 
-	if (w->ran)
-		return fail(r, -EALREADY, "a workload state runs once");
-	w->ran = true;
+	if (err != 0)
+		return err;
 	w->latency = r->latency != NULL;
 	w->need_clock = w->latency || by_count;
 	for (unsigned i = 0; i < p->producers && by_count; i++)
-		w->t[i].share = p->messages / p->producers + (i < p->messages % p->producers);
-	atomic_store_explicit(&w->phase, p->warmup_s > 0 ? PH_WARMUP : PH_MEASURE,
-			      memory_order_relaxed);
+		w->t[i].share = pl__share(p->messages, p->producers, i);
 	for (unsigned i = 0; i < w->n; i++) {
 		struct bp_thread *t = &w->t[i];
-		int rc =
-		    pthread_create(&t->tid, NULL, t->producer ? producer_main : consumer_main, t);
 
-		if (rc != 0) {
-			gate_open(w, created, -1);
-			for (unsigned j = 0; j < i; j++)
-				PL_CHECK(pthread_join(w->t[j].tid, NULL));
-			return fail(r, -rc, "pthread_create: %s", strerror(rc));
-		}
-		t->started = true;
-		created++;
+		err = pl__window_spawn(&w->win, t->producer ? producer_main : consumer_main, t);
+		if (err != 0)
+			return pl__fail(r, err, "pthread_create: %s", strerror(-err));
 	}
 
-	/* The gate's mutex publishes t_start to the workers. */
-	w->t_start = pl_now_ns();
-	gate_open(w, created, 1);
-	t1 = w->t_start;
-	if (p->warmup_s > 0) {
-		sleep_until(w->t_start + (int64_t)(p->warmup_s * 1e9));
-		t1 = pl_now_ns();
-		atomic_store_explicit(&w->phase, PH_MEASURE, memory_order_relaxed);
-	}
+	t1 = pl__window_start(&w->win, p->warmup_s);
 	pl_ingress_stats(w->in, &st1);
 	if (!by_count) {
-		sleep_until(t1 + (int64_t)(p->seconds * 1e9));
-		/* A window in which nothing was delivered measures nothing: keep it open until
-		 * something was, or the stall check gives up. The row records its real length. */
-		while (!window_has_data(w) && !stall_check(w, pl_now_ns()))
-			sleep_until(pl_now_ns() + 1000000);
-		t2 = pl_now_ns();
-		atomic_store_explicit(&w->phase, PH_STOP, memory_order_relaxed);
+		/* Kept open until something was delivered, or the stall check gives up. */
+		t2 = pl__window_measure(&w->win, t1, p->seconds);
+		pl__window_stop(&w->win);
 	}
-	stalled = !wait_producers(w);
+	stalled = !pl__window_wait_producers(&w->win, p->producers);
 	if (by_count)
 		t2 = pl_now_ns();
 	pl_ingress_stats(w->in, &st2);
@@ -741,10 +547,9 @@ static int bp_run(void *state, struct pl_result *r)
 		struct bp_thread *t = &w->t[i];
 
 		if (t->err != 0)
-			return fail(r, t->err, "a %s thread failed: %s",
-				    t->producer ? "producing" : "consuming", strerror(-t->err));
-		if (t->hist != NULL && r->latency != NULL)
-			pl_hist_merge(r->latency, t->hist);
+			return pl__fail(r, t->err, "a %s thread failed: %s",
+					t->producer ? "producing" : "consuming", strerror(-t->err));
+		pl__merge_latency(r, t->hist);
 	}
 	r->messages = s.measured;
 	r->seconds = (double)(t2 - t1) / 1e9;
@@ -759,15 +564,16 @@ static int bp_run(void *state, struct pl_result *r)
 	pl_result_extra(r, "capacity_mps", w->capacity);
 	pl_result_extra(r, "rate_mps", w->rate);
 	if (stalled)
-		return fail(r, -ETIMEDOUT, "backpressure on %s made no progress for %lld s",
-			    p->chan_kind, (long long)(BP_STALL_NS / 1000000000));
+		return pl__fail(r, -ETIMEDOUT, "backpressure on %s made no progress for %lld s",
+				p->chan_kind, (long long)(PL__STALL_NS / 1000000000));
 	err = verify(w, &s, r);
 	if (err != 0)
 		return err;
 	/* Nothing delivered is a result when everything measured was refused (a short run in
 	 * messages mode under heavy shedding); nothing measured at all is not. */
 	if (r->messages + r->dropped + r->rejected == 0)
-		return fail(r, -EIO, "nothing was measured in the window (a window too short?)");
+		return pl__fail(r, -EIO,
+				"nothing was measured in the window (a window too short?)");
 	return 0;
 }
 

@@ -58,14 +58,12 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "chan/park.h"
+#include "pattern/workload_util.h"
 #include "util/die.h"
 
 #define WL_MAX_LEAVES  256u
@@ -120,27 +118,6 @@ struct wl {
 	_Alignas(PL_FALSE_SHARING) _Atomic uint32_t stopped;
 };
 
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->why, sizeof(r->why), fmt, ap);
-	va_end(ap);
-	return err;
-}
-
-static void sleep_until(int64_t t)
-{
-	struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
 static enum style style_of(const char *policy)
 {
 	for (int i = 0; policy != NULL && policies[i] != NULL; i++)
@@ -171,14 +148,6 @@ static bool wait_count(_Atomic uint32_t *c, uint32_t n, int64_t deadline_ns)
 	return true;
 }
 
-static void busy_ns(int64_t ns)
-{
-	int64_t end = pl_now_ns() + ns;
-
-	while (pl_now_ns() < end)
-		pl__cpu_relax();
-}
-
 /* block - wait in @t's style until @cx is done; returns what the blocking call returned. */
 static int block(struct worker *t, pl_ctx *cx)
 {
@@ -196,7 +165,7 @@ static int block(struct worker *t, pl_ctx *cx)
 	default:
 		while ((rc = pl_ctx_err(cx)) == 0)
 			if (work > 0)
-				busy_ns(work);
+				pl__busy_wait_ns(work);
 		return rc;
 	}
 }
@@ -306,79 +275,53 @@ static int cancel_check(const struct pl_params *p, struct pl_result *r)
 	if (err != 0)
 		return err;
 	if (p->consumers > 1 && leaves_of(p->consumers, p->stages) == 0)
-		return fail(r, -ENOTSUP,
-			    "fan-out %u ^ depth %u is more than %u leaves: one thread per leaf, "
-			    "capped for a 2-core machine",
-			    p->consumers, p->stages, WL_MAX_LEAVES);
+		return pl__fail(
+		    r, -ENOTSUP,
+		    "fan-out %u ^ depth %u is more than %u leaves: one thread per leaf, "
+		    "capped for a 2-core machine",
+		    p->consumers, p->stages, WL_MAX_LEAVES);
 	if (p->consumers == 1 && p->stages > 4096)
-		return fail(r, -ENOTSUP, "depth %u: chains deeper than 4096 are not run",
-			    p->stages);
+		return pl__fail(r, -ENOTSUP, "depth %u: chains deeper than 4096 are not run",
+				p->stages);
 	return 0;
-}
-
-static pl_chan *new_chan(const struct pl_params *p, struct pl_result *r, int *err)
-{
-	pl_chan_opts o = pl_chan_opts_default();
-	pl_chan *ch;
-
-	if (p->spin_ns != PL_SPIN_KIND_DEFAULT)
-		o.spin_ns = p->spin_ns;
-	ch = pl_chan_new_opts(p->chan_kind, p->queue_depth, &o);
-	if (ch != NULL)
-		return ch;
-	if (errno == ENOSYS)
-		*err = fail(r, -ENOTSUP, "kind %s is not implemented in this build (ENOSYS)",
-			    p->chan_kind);
-	else if (errno == EINVAL)
-		*err =
-		    fail(r, -ENOTSUP, "kind %s refuses capacity %zu", p->chan_kind, p->queue_depth);
-	else
-		*err = fail(r, -errno, "pl_chan_new_opts(%s, %zu): %s", p->chan_kind,
-			    p->queue_depth, strerror(errno));
-	return NULL;
 }
 
 static int cancel_setup(const struct pl_params *p, void **state, struct pl_result *r)
 {
 	struct wl *w;
 	int err = cancel_check(p, r);
-	int64_t spin;
 
 	if (err != 0)
 		return err;
-	w = aligned_alloc(PL_FALSE_SHARING, (sizeof(*w) + PL_FALSE_SHARING - 1) / PL_FALSE_SHARING *
-						PL_FALSE_SHARING);
+	w = pl__alloc_lines(sizeof(*w));
 	if (w == NULL)
-		return fail(r, -ENOMEM, "out of memory");
-	memset(w, 0, sizeof(*w));
+		return pl__fail(r, -ENOMEM, "out of memory");
 	w->p = *p;
 	w->style = style_of(p->policy);
 	w->fanout = p->consumers;
 	w->depth = p->stages;
 	w->leaves = leaves_of(w->fanout, w->depth);
 	w->nodes = tree_nodes(w->fanout, w->depth);
-	spin = p->spin_ns != PL_SPIN_KIND_DEFAULT ? p->spin_ns : PL_CHAN_SPIN_NS_DEFAULT;
-	w->settle_ns = WL_SETTLE_NS + 2 * spin;
+	w->settle_ns = WL_SETTLE_NS + 2 * pl__spin_ns(p);
 	atomic_init(&w->gen, 0);
 	atomic_init(&w->quit, 0);
 	atomic_init(&w->armed, 0);
 	atomic_init(&w->stopped, 0);
 	w->node = calloc(w->nodes, sizeof(*w->node));
-	w->t = aligned_alloc(PL_FALSE_SHARING, w->leaves * sizeof(*w->t));
+	w->t = pl__alloc_lines(w->leaves * sizeof(*w->t));
 	w->all_stopped = pl_hist_new();
 	w->cancel_call = pl_hist_new();
 	if (w->node == NULL || w->t == NULL || w->all_stopped == NULL || w->cancel_call == NULL) {
-		err = fail(r, -ENOMEM, "out of memory");
+		err = pl__fail(r, -ENOMEM, "out of memory");
 		goto out;
 	}
-	memset(w->t, 0, w->leaves * sizeof(*w->t));
 	for (unsigned i = 0; i < w->leaves; i++) {
 		struct worker *t = &w->t[i];
 
 		t->w = w;
 		t->idx = i;
 		t->style = w->style == S_MIXED ? (enum style)(i % 3) : w->style;
-		if (t->style == S_RECV && (t->ch = new_chan(p, r, &err)) == NULL)
+		if (t->style == S_RECV && (t->ch = pl__new_chan(p, r, &err)) == NULL)
 			goto out;
 	}
 	*state = w;
@@ -438,10 +381,10 @@ static int stuck(struct wl *w, struct pl_result *r)
 		pl__die("cancellation: workers still blocked %lld s after their context was "
 			"cancelled and their channels closed",
 			(long long)(2 * WL_STALL_NS / 1000000000));
-	return fail(r, -ETIMEDOUT,
-		    "%u of %u workers (%s) did not stop within %lld s of the cancel: propagation "
-		    "is broken",
-		    n, w->leaves, style_name(w->style), (long long)(WL_STALL_NS / 1000000000));
+	return pl__fail(r, -ETIMEDOUT,
+			"%u of %u workers (%s) did not stop within %lld s of the cancel: "
+			"propagation is broken",
+			n, w->leaves, style_name(w->style), (long long)(WL_STALL_NS / 1000000000));
 }
 
 /*
@@ -462,13 +405,13 @@ static int one_rep(struct wl *w, struct pl_result *r, bool record, uint64_t quot
 		deadline = pl_now_ns() + w->p.timeout_ns;
 	err = tree_build(w, deadline);
 	if (err != 0)
-		return fail(r, err, "building a tree of %u contexts: out of memory", w->nodes);
+		return pl__fail(r, err, "building a tree of %u contexts: out of memory", w->nodes);
 	start_rep(w);
 	if (!wait_count(&w->armed, w->leaves, pl_now_ns() + WL_STALL_NS))
 		pl__die("cancellation: workers did not start within %lld s",
 			(long long)(WL_STALL_NS / 1000000000));
 	/* Let blocked workers get past their spin phase and park. */
-	sleep_until(pl_now_ns() + w->settle_ns);
+	pl__sleep_until(pl_now_ns() + w->settle_ns);
 	if (by_deadline) {
 		late = pl_now_ns() >= deadline;
 		t0 = deadline;
@@ -485,9 +428,9 @@ static int one_rep(struct wl *w, struct pl_result *r, bool record, uint64_t quot
 	tree_release(w);
 	for (unsigned i = 0; i < w->leaves; i++)
 		if (w->t[i].rc != want)
-			return fail(r, -EPROTO, "a %s worker returned %d (%s), not %d",
-				    style_name(w->t[i].style), w->t[i].rc, strerror(-w->t[i].rc),
-				    want);
+			return pl__fail(r, -EPROTO, "a %s worker returned %d (%s), not %d",
+					style_name(w->t[i].style), w->t[i].rc,
+					strerror(-w->t[i].rc), want);
 	if (late)
 		return WL_LATE;
 	for (unsigned i = 0; i < w->leaves; i++) {
@@ -520,22 +463,21 @@ static int cancel_run(void *state, struct pl_result *r)
 	int64_t t_start, t_meas = 0, now;
 	bool measuring;
 	pl_ctx *probe;
-	int err = 0;
+	int err = pl__run_once(&w->ran, r);
 
-	if (w->ran)
-		return fail(r, -EALREADY, "a workload state runs once");
-	w->ran = true;
+	if (err != 0)
+		return err;
 	pl_hist_reset(w->all_stopped);
 	pl_hist_reset(w->cancel_call);
 
 	/* The cost of one cooperative check, before any worker competes for the CPU. */
 	if (tree_build(w, INT64_MAX) != 0)
-		return fail(r, -ENOMEM, "out of memory");
+		return pl__fail(r, -ENOMEM, "out of memory");
 	check_ns = ns_per_check(w->node[w->nodes - 1]);
 	tree_release(w);
 	probe = pl_ctx_with_timeout(NULL, INT64_C(3600) * 1000000000);
 	if (probe == NULL)
-		return fail(r, -ENOMEM, "out of memory");
+		return pl__fail(r, -ENOMEM, "out of memory");
 	check_deadline_ns = ns_per_check(probe);
 	pl_ctx_release(probe);
 
@@ -545,8 +487,8 @@ static int cancel_run(void *state, struct pl_result *r)
 		int rc = pthread_create(&w->t[created].tid, &attr, worker_main, &w->t[created]);
 
 		if (rc != 0) {
-			err = fail(r, -rc, "pthread_create (worker %u of %u): %s", created,
-				   w->leaves, strerror(rc));
+			err = pl__fail(r, -rc, "pthread_create (worker %u of %u): %s", created,
+				       w->leaves, strerror(rc));
 			break;
 		}
 	}
@@ -571,12 +513,13 @@ static int cancel_run(void *state, struct pl_result *r)
 			err = 0;
 			late += measuring;
 			if (late >= WL_LATE_MIN && late > 4 * reps)
-				err = fail(r, -ERANGE,
-					   "timeout_ns %lld: the deadline passed before %u workers "
-					   "had settled in %llu of %llu repetitions: raise it",
-					   (long long)p->timeout_ns, w->leaves,
-					   (unsigned long long)late,
-					   (unsigned long long)(late + reps));
+				err = pl__fail(r, -ERANGE,
+					       "timeout_ns %lld: the deadline passed before %u "
+					       "workers had settled in %llu of %llu repetitions: "
+					       "raise it",
+					       (long long)p->timeout_ns, w->leaves,
+					       (unsigned long long)late,
+					       (unsigned long long)(late + reps));
 			continue;
 		}
 		reps += measuring;

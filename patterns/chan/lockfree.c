@@ -28,11 +28,13 @@
  * sender has claimed (tail moved past it) but not yet published, or a sender that meets a slot
  * a receiver has claimed but not yet released, waits for that peer: a few PAUSE rounds, then
  * sched_yield() (so a preempted peer gets the CPU back on an oversubscribed machine).
- * - In the blocking operations this wait is unbounded: the peer finishes within a few
- *   instructions of running. It must be: every notify wakes one waiter, and a woken waiter
- *   that went back to sleep without consuming the state change it was woken for (because an
- *   earlier slot was still unfinished) would leave a later message with nobody awake to take
- *   it — the lost wakeup of tylertreat/chan #11 in another form.
+ * - In the blocking operations this wait is unbounded (and does not look at the context): the
+ *   peer finishes within a few instructions of running. It must be: every notify wakes one
+ *   waiter, and a woken waiter that went back to sleep without consuming the change it was
+ *   woken for (because an earlier slot was still unfinished) would leave a later message with
+ *   nobody awake to take it — the lost wakeup of tylertreat/chan #11 in another form. (A
+ *   variant with a bounded wait here, an injected delay between claim and publish, and K
+ *   receivers doing exactly one recv each hung within a few rounds; this one does not.)
  * - In try_send/try_recv it is bounded (TRY_YIELDS yields after the PAUSE rounds); past that
  *   they report -EAGAIN. So a try operation never waits on another thread for long, at the
  *   price that, only while a peer is descheduled in the middle of its own operation, try_recv
@@ -59,10 +61,11 @@
 #include "chan/park.h"
 
 /*
- * A slot is 16 bytes, four to a cache line (crossbeam's layout). Padding every slot to its own
- * line (rigtorp's MPMCQueue) measured no better here at 1p1c..4p4c cap 1024 and costs 4-8x the
- * memory: neighbouring slots are used one after the other, so the line is mostly wanted by the
- * same pair of threads anyway.
+ * A slot is 16 bytes, four to a cache line (crossbeam's layout), not padded to a line each
+ * (rigtorp's MPMCQueue): on the shared 2-core VM, 1p1c/2p2c/4p4c at cap 1024 showed no
+ * difference beyond the run-to-run noise between 16, 64 and 128 bytes (best of 5: 44/42/27,
+ * 44/34/27, 44/29/26 M msg/s), and padding costs 4-8x the memory. Build with
+ * -DLF_SLOT_ALIGN=64 (or 128) to compare on a quiet machine.
  */
 #ifndef LF_SLOT_ALIGN
 #define LF_SLOT_ALIGN 16
@@ -125,14 +128,16 @@ static inline size_t next_pos(const struct lf_chan *c, size_t pos)
  * pl__evc_notify() puts a seq_cst fence between the change and the load of @waiters. Here the
  * load itself is seq_cst instead, which is enough: a waiter parks only after this sequence,
  * all seq_cst — W: the increment in pl__evc_prepare(); B: a load of the position we changed
- * (tail for receivers, head for senders; see the attempts) that still shows the old value.
+ * that still shows the old value (see the attempts: tail for receivers; head for senders, and
+ * tail for both when the change is close's mark).
  * Let C be our RMW on that position and L this load (C sequenced before L, so C <S L in the
  * single total order S). B read a value earlier than C in C's modification order, so B is
  * coherence-ordered before C and B <S C (C++20 [atomics.order], P0668; what gcc and clang
  * implement for C11 too). Hence W <S B <S C <S L, so L reads W's increment or a later value
  * of @waiters, which includes W's +1 until that waiter withdraws (every change of @waiters is
  * an RMW). Either the waiter saw our change, or we see the waiter. On x86 this saves the
- * `lock or`/mfence per message: a seq_cst load is a plain mov.
+ * `lock or`/mfence per message (a seq_cst load is a plain mov): measured single-threaded, a
+ * send+recv pair costs 14 ns instead of 24.
  */
 static inline void notify_after_rmw(struct pl__evc *e, int n)
 {
@@ -141,21 +146,25 @@ static inline void notify_after_rmw(struct pl__evc *e, int n)
 }
 
 /*
- * peer_wait - back off while a peer finishes the slot it claimed. PAUSE rounds (2^k, k <= 6)
- * first, then sched_yield(). Returns false when a try operation (@blocking false) has waited
- * its bound; a blocking one always continues (see the file comment).
+ * peer_wait - back off while a peer finishes the slot it claimed: PAUSE rounds of 2^k for
+ * k <= PEER_PAUSE_ROUNDS (a running peer finishes within them: a PAUSE is ~24 ns on the
+ * reference EPYC, so they last ~0.75 us), then sched_yield(), which lets a preempted peer run.
+ * Returns false when a try operation (@blocking false) has also spent TRY_YIELDS yields; a
+ * blocking one always continues (see the file comment).
  */
+#define PEER_PAUSE_ROUNDS 4
+
 struct peer_wait {
 	unsigned step;
 };
 
 static bool peer_wait(struct peer_wait *w, bool blocking)
 {
-	if (w->step <= 6) {
+	if (w->step <= PEER_PAUSE_ROUNDS) {
 		for (unsigned i = 0; i < (1u << w->step); i++)
 			pl__cpu_relax();
 	} else {
-		if (!blocking && w->step > 6 + TRY_YIELDS)
+		if (!blocking && w->step > PEER_PAUSE_ROUNDS + TRY_YIELDS)
 			return false;
 		sched_yield();
 	}
@@ -163,12 +172,14 @@ static bool peer_wait(struct peer_wait *w, bool blocking)
 	return true;
 }
 
-/* A lost CAS race: someone else moved the position, so back off a little (crossbeam spin). */
+/* A lost CAS race: someone else moved the position (and the failed CAS reloaded it). Back off
+ * a little so the winners' lines settle: 1, 2, then 4 PAUSEs (crossbeam's spin, capped lower
+ * because a PAUSE is long on this CPU). No yield: a lost race means another thread progressed. */
 static inline void cas_backoff(unsigned *step)
 {
 	for (unsigned i = 0; i < (1u << *step); i++)
 		pl__cpu_relax();
-	if (*step < 4)
+	if (*step < 2)
 		(*step)++;
 }
 
@@ -225,6 +236,10 @@ static inline int recv_once(struct lf_chan *c, void **msg, bool blocking)
 {
 	struct peer_wait w = {0};
 	unsigned cas_step = 0;
+	/* Relaxed here and on every reload: head only says which slot to look at. The slot's
+	 * stamp (acquire) validates it, the CAS claims it, and the decision to report empty or
+	 * closed rests on the seq_cst tail load below (a stale head cannot show stamp == head:
+	 * that slot was consumed, so its stamp moved on a lap). */
 	size_t head = atomic_load_explicit(&c->head, memory_order_relaxed);
 
 	for (;;) {
@@ -234,7 +249,8 @@ static inline int recv_once(struct lf_chan *c, void **msg, bool blocking)
 		size_t stamp = atomic_load_explicit(&s->stamp, memory_order_acquire);
 
 		if (stamp == head + 1) {
-			/* seq_cst: C in notify_after_rmw() for senders parked on not_full. */
+			/* seq_cst: C in notify_after_rmw() for senders parked on not_full. On
+			 * failure, relaxed: the reloaded head is a hint as above. */
 			if (atomic_compare_exchange_weak_explicit(
 				&c->head, &head, next_pos(c, head), memory_order_seq_cst,
 				memory_order_relaxed)) {

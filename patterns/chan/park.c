@@ -56,18 +56,36 @@ void pl__futex_wake(_Atomic uint32_t *word, int n)
 	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
 }
 
+/* The calling thread's CPU time: what the spin budget limits. */
+static int64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 bool pl__spin_once(struct pl__spin *s)
 {
 	if (s->budget_ns <= 0)
 		return false;
-	if (s->step <= 6) {
-		for (unsigned i = 0; i < (1u << s->step); i++)
+	/* PAUSE phase: rounds of 1, 2, 4, 8, then 16 PAUSEs (~150 in all, a few us). Rounds stay
+	 * short because a PAUSE costs ~25 ns on recent cores: a hand-off that lands between two
+	 * checks is seen within half a microsecond. */
+	if (s->step < 12) {
+		unsigned n = s->step < 4 ? 1u << s->step : 16;
+
+		for (unsigned i = 0; i < n; i++)
 			pl__cpu_relax();
 		s->step++;
 		return true;
 	}
-	/* PAUSE rounds spent (~127 PAUSEs): from now on yield, and bound the phase by time. */
-	int64_t now = pl_now_ns();
+	/* Yield phase, bounded by the thread's own CPU time, not wall time: when threads
+	 * outnumber cores a yield may give the core away for a whole time slice, and a
+	 * wall-clock budget would then run out at the first yield and park every waiter
+	 * (each wake then a futex system call). A CPU-time budget still caps what a waiter
+	 * burns before it parks. */
+	int64_t now = thread_cpu_ns();
 	if (s->start_ns == 0)
 		s->start_ns = now;
 	else if (now - s->start_ns >= s->budget_ns)

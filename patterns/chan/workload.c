@@ -109,15 +109,12 @@ static void *producer_main(void *arg)
 	struct wl *w = t->w;
 	const bool by_count = w->p.messages > 0;
 	const bool open_loop = w->p.rate_target > 0;
-	double interval = 0, due = 0;
+	struct pl__schedule sched;
 
 	if (!pl__window_gate(&w->win))
 		return NULL;
-	if (open_loop) {
-		interval = 1e9 * (double)w->p.producers / w->p.rate_target;
-		/* Stagger the producers evenly over one interval. */
-		due = (double)w->win.t_start + interval * t->idx / w->p.producers;
-	}
+	if (open_loop)
+		pl__schedule_init(&sched, w->p.rate_target, w->p.producers, t->idx, w->win.t_start);
 	for (;;) {
 		int ph = phase(w);
 		int64_t ts = 0;
@@ -126,14 +123,10 @@ static void *producer_main(void *arg)
 		if (ph == PL__PH_STOP ||
 		    (by_count && ph == PL__PH_MEASURE && t->measured_sent == t->share))
 			break;
-		if (open_loop) {
-			/* Stamped with @due: lateness is not hidden (coordinated omission). */
-			pl__wait_due((int64_t)due, &t->progress);
-			ts = (int64_t)due;
-			due += interval;
-		} else if (w->latency) {
+		if (open_loop)
+			ts = pl__schedule_next(&sched, &t->progress); /* the intended send time */
+		else if (w->latency)
 			ts = pl_now_ns();
-		}
 		/* Blocks while full: woken by a consumer's receive, or by a close. */
 		rc = pl_chan_send(w->a, pl__encode_ts(ts, ph == PL__PH_MEASURE), NULL);
 		if (rc != 0) {
@@ -437,7 +430,7 @@ static int wl_run(void *state, struct pl_result *r)
 
 		if (t->err != 0)
 			return pl__fail(r, t->err, "a %s thread failed: %s",
-				    t->producer ? "sending" : "receiving", strerror(-t->err));
+					t->producer ? "sending" : "receiving", strerror(-t->err));
 		if (w->pingpong && i == 1)
 			continue; /* the ponger's counts are the pinger's, seen from the other side
 				   */

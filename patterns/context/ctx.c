@@ -177,6 +177,23 @@ static pl_ctx *sib_to_ctx(struct ctx_link *l)
 	return (pl_ctx *)(void *)((char *)l - offsetof(pl_ctx, sib));
 }
 
+/*
+ * leave_parent - unlink @c from its parent's child list, under the parent's lock, if it is
+ * still there (a node born done was never linked; the parent's cancel walk unlinks its
+ * children).
+ */
+static void leave_parent(pl_ctx *c)
+{
+	pl_ctx *p = c->parent;
+
+	if (p != NULL) {
+		lock(p);
+		if (c->sib.next != NULL)
+			link_del(&c->sib);
+		unlock(p);
+	}
+}
+
 /* sat_add - @a + @b for @a >= 0, clamped to INT64_MAX (no deadline) on overflow. */
 static int64_t sat_add(int64_t a, int64_t b)
 {
@@ -403,13 +420,7 @@ void pl_ctx_cancel_cause(pl_ctx *c, int cause)
 	cancel_walk(c);
 
 	/* Cancelled on its own: leave the parent's list (the parent may be cancelling too). */
-	pl_ctx *p = c->parent;
-	if (p != NULL) {
-		lock(p);
-		if (c->sib.next != NULL)
-			link_del(&c->sib);
-		unlock(p);
-	}
+	leave_parent(c);
 }
 
 void pl_ctx_cancel(pl_ctx *c)
@@ -459,12 +470,8 @@ void pl_ctx_release(pl_ctx *c)
 			pl__die("pl_ctx_release: context %p released once too often", (void *)c);
 
 		pl_ctx *p = c->parent;
-		if (p != NULL) {
-			lock(p);
-			if (c->sib.next != NULL)
-				link_del(&c->sib);
-			unlock(p);
-		}
+
+		leave_parent(c);
 		PL_CHECK(pthread_mutex_destroy(&c->lock));
 		free(c);
 		c = p; /* drop the child's reference on its parent */

@@ -39,7 +39,7 @@
  * calls cancelled because their answer was no longer needed), calls_per_req (load
  * amplification: backend calls per request), hedge_delay_ns.
  *
- * Hangs: a producer that makes no progress for WL_STALL_NS is reported as an error: the main
+ * Hangs: a producer that makes no progress for PL__STALL_NS is reported as an error: the main
  * thread cancels the root context of every request, which ends every call.
  *
  * Thread-safety of the state: each struct producer is written by its own thread only (@beats
@@ -47,35 +47,26 @@
  * the rest after pthread_join(). Shard records (allhedged) are written by the backend that
  * runs the shard and read by the producer after its structured call returned (the call's lock
  * orders them).
+ *
+ * The start gate, the phases, the stall check and the open-loop schedule are shared with the
+ * other workloads (pattern/workload_util.h).
  */
 #include <patlab/fanout.h>
 #include <patlab/pattern.h>
 #include <patlab/pool.h>
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <time.h>
 
-#include "chan/park.h"
-#include "util/die.h"
+#include "pattern/workload_util.h"
 
-#define WL_STALL_NS	  (10 * INT64_C(1000000000))
 #define WL_MAX_WORKERS	  1024u
 #define WL_MIN_HEDGE_NS	  (100 * INT64_C(1000))
 #define WL_SLOW_FACTOR	  INT64_C(10)
 #define WL_SLOW_PER_MILLE 10
-
-enum {
-	PH_WARMUP = 0,
-	PH_MEASURE = 1,
-	PH_STOP = 2
-};
 
 enum gather {
 	G_ALL,
@@ -117,9 +108,7 @@ struct shard {
 
 struct producer {
 	_Alignas(PL_FALSE_SHARING) struct wl *w;
-	pthread_t tid;
 	unsigned idx;
-	bool started;
 	uint64_t rng;
 	uint64_t share; /* messages mode: requests to measure */
 	pl_hist *hist;
@@ -146,49 +135,10 @@ struct wl {
 	struct pl_fanout_opts opts, inner_opts;
 	struct producer *t;
 	unsigned n;
-	/* The phase: written by the main thread, read by producers per request (relaxed: it
-	 * publishes no data, the results reach the main thread through pthread_join()). */
-	_Alignas(PL_FALSE_SHARING) _Atomic int phase;
-	_Atomic unsigned producers_done; /* release by each producer, acquire by the main thread */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	unsigned ready;	 /* under @lock */
-	int go;		 /* under @lock: 1 start, -1 abort */
-	int64_t t_start; /* published to producers by the gate's mutex */
+	/* The gate, the phase, t_start (published by the gate's mutex) and the stall check. */
+	struct pl__window win;
 	bool latency;
-	uint64_t last_beats;
-	int64_t last_beats_ns;
 };
-
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->why, sizeof(r->why), fmt, ap);
-	va_end(ap);
-	return err;
-}
-
-static void sleep_until(int64_t t)
-{
-	struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 /*
  * neg_ln_unit - -ln(u) for u in (0, 1], without libm (the library links nothing but pthreads):
@@ -225,11 +175,12 @@ static int64_t draw(struct wl *w, uint64_t *rng)
 	switch (w->dist) {
 	case D_EXP:
 		/* Inverse CDF on a uniform in (0, 1]. */
-		x = splitmix(rng) >> 11;
+		x = pl__splitmix64(rng) >> 11;
 		return (int64_t)(neg_ln_unit(((double)x + 1.0) / 9007199254740992.0) *
 				 (double)mean);
 	case D_BIMODAL:
-		return splitmix(rng) % 1000 < WL_SLOW_PER_MILLE ? mean * WL_SLOW_FACTOR : mean;
+		return pl__splitmix64(rng) % 1000 < WL_SLOW_PER_MILLE ? mean * WL_SLOW_FACTOR
+								      : mean;
 	case D_FIXED:
 	default:
 		return mean;
@@ -267,55 +218,9 @@ static int shard_backend(pl_ctx *cx, void *arg, void **value)
 
 /* ---------------------------------------------------------------- producers */
 
-static bool gate_wait(struct wl *w)
-{
-	int go;
-
-	PL_CHECK(pthread_mutex_lock(&w->lock));
-	w->ready++;
-	PL_CHECK(pthread_cond_broadcast(&w->cond)); /* wakes the main thread in gate_open() */
-	while (w->go == 0)
-		PL_CHECK(pthread_cond_wait(&w->cond, &w->lock)); /* woken by gate_open() */
-	go = w->go;
-	PL_CHECK(pthread_mutex_unlock(&w->lock));
-	return go > 0;
-}
-
-static void gate_open(struct wl *w, unsigned count, int go)
-{
-	PL_CHECK(pthread_mutex_lock(&w->lock));
-	while (w->ready < count)
-		PL_CHECK(pthread_cond_wait(&w->cond, &w->lock)); /* woken by gate_wait() */
-	w->go = go;
-	PL_CHECK(pthread_cond_broadcast(&w->cond));
-	PL_CHECK(pthread_mutex_unlock(&w->lock));
-}
-
-static inline void bump(_Atomic uint64_t *c)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
-
 static inline int phase(struct wl *w)
 {
-	return atomic_load_explicit(&w->phase, memory_order_relaxed);
-}
-
-/* Open loop: sleep when far from @due, yield when near (the pool's threads need the CPU). */
-static void wait_due(struct producer *t, int64_t due)
-{
-	for (;;) {
-		int64_t left = due - pl_now_ns();
-
-		if (left <= 0)
-			return;
-		if (left > 200000)
-			sleep_until(left > 1000000000 ? pl_now_ns() + 1000000000 : due - 100000);
-		else
-			sched_yield();
-		bump(&t->beats);
-	}
+	return pl__window_phase(&w->win);
 }
 
 /* build - draw this request's service times into the backends. */
@@ -341,32 +246,28 @@ static void *producer_main(void *arg)
 	struct wl *w = t->w;
 	const bool by_count = w->p.messages > 0;
 	const bool open_loop = w->p.rate_target > 0;
-	double interval = 0, due = 0;
+	struct pl__schedule sched;
 
-	if (!gate_wait(w))
+	if (!pl__window_gate(&w->win))
 		return NULL;
-	if (open_loop) {
-		interval = 1e9 * (double)w->p.producers / w->p.rate_target;
-		due = (double)w->t_start + interval * t->idx / w->p.producers;
-	}
+	if (open_loop)
+		pl__schedule_init(&sched, w->p.rate_target, w->p.producers, t->idx, w->win.t_start);
 	for (;;) {
 		int ph = phase(w);
 		struct pl_fanout_stats st;
 		int64_t t0;
 		int rc;
 
-		if (ph == PH_STOP ||
-		    (by_count && ph == PH_MEASURE &&
+		if (ph == PL__PH_STOP ||
+		    (by_count && ph == PL__PH_MEASURE &&
 		     atomic_load_explicit(&t->measured, memory_order_relaxed) == t->share))
 			break;
 		build(t);
-		if (open_loop) {
-			wait_due(t, (int64_t)due);
-			t0 = (int64_t)due;
-			due += interval;
-		} else {
+		/* Open loop: sleeps when far, yields when near: the pool's threads need the CPU. */
+		if (open_loop)
+			t0 = pl__schedule_next(&sched, &t->beats);
+		else
 			t0 = pl_now_ns();
-		}
 		/* Blocks until gathered and every loser returned; woken by the backends. */
 		rc = pl_fanout_call(w->root, t->be, w->n, &w->opts, NULL, &st);
 		if (rc != 0) {
@@ -374,7 +275,7 @@ static void *producer_main(void *arg)
 				t->err = rc;
 			break;
 		}
-		if (ph == PH_MEASURE) {
+		if (ph == PL__PH_MEASURE) {
 			uint64_t hedges = st.hedges, cancelled = st.cancelled, calls = st.sent;
 
 			if (w->gather == G_ALLHEDGED) {
@@ -391,12 +292,11 @@ static void *producer_main(void *arg)
 			if (w->latency)
 				pl_hist_record(t->hist, st.gathered_ns - t0);
 			t->last_ns = st.gathered_ns;
-			bump(&t->measured);
+			pl__bump(&t->measured);
 		}
-		bump(&t->beats);
+		pl__bump(&t->beats);
 	}
-	/* Release: pairs with the acquire load in wait_producers(). */
-	atomic_fetch_add_explicit(&w->producers_done, 1, memory_order_release);
+	pl__window_producer_exit(&w->win);
 	return NULL;
 }
 
@@ -444,18 +344,20 @@ static int fo_check(const struct pl_params *p, struct pl_result *r)
 	if (err != 0)
 		return err;
 	if (parse_policy(p->policy, &g, &d) != 0)
-		return fail(r, -EINVAL, "fanout_fanin: unknown policy '%s'", p->policy);
+		return pl__fail(r, -EINVAL, "fanout_fanin: unknown policy '%s'", p->policy);
 	if (pl_chan_kind_info(p->chan_kind, &info) == 0 && info.spsc)
-		return fail(r, -ENOTSUP,
-			    "%s is single-consumer: the backend pool's workers share its channel",
-			    info.name);
+		return pl__fail(
+		    r, -ENOTSUP,
+		    "%s is single-consumer: the backend pool's workers share its channel",
+		    info.name);
 	if (p->consumers > PL_FANOUT_MAX)
-		return fail(r, -ENOTSUP, "at most %u backends per request", PL_FANOUT_MAX);
+		return pl__fail(r, -ENOTSUP, "at most %u backends per request", PL_FANOUT_MAX);
 	if ((uint64_t)p->producers * p->consumers * (g == G_ALLHEDGED ? 2 : 1) > WL_MAX_WORKERS)
-		return fail(r, -ENOTSUP, "producers x consumers%s needs more than %u pool threads",
-			    g == G_ALLHEDGED ? " x 2" : "", WL_MAX_WORKERS);
+		return pl__fail(r, -ENOTSUP,
+				"producers x consumers%s needs more than %u pool threads",
+				g == G_ALLHEDGED ? " x 2" : "", WL_MAX_WORKERS);
 	if (p->work_ns > INT64_MAX / (4 * WL_SLOW_FACTOR))
-		return fail(r, -EINVAL, "work_ns too large");
+		return pl__fail(r, -EINVAL, "work_ns too large");
 	return 0;
 }
 
@@ -473,8 +375,7 @@ static void wl_free(struct wl *w)
 	}
 	free(w->t);
 	pl_ctx_release(w->root);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
+	pl__window_destroy(&w->win);
 	free(w);
 }
 
@@ -487,11 +388,33 @@ static pl_pool *new_pool(const struct pl_params *p, unsigned workers, struct pl_
 	if (pool != NULL)
 		return pool;
 	if (errno == EINVAL || errno == ENOSYS)
-		*err = fail(r, -ENOTSUP, "the pool refuses kind %s at depth %zu", p->chan_kind,
-			    p->queue_depth);
+		*err = pl__fail(r, -ENOTSUP, "the pool refuses kind %s at depth %zu", p->chan_kind,
+				p->queue_depth);
 	else
-		*err = fail(r, -errno, "pl_pool_new(%u workers): %s", workers, strerror(errno));
+		*err = pl__fail(r, -errno, "pl_pool_new(%u workers): %s", workers, strerror(errno));
 	return NULL;
+}
+
+/* progress_sum - the producers' heartbeats (a beat per request, or per open-loop wait). */
+static uint64_t progress_sum(void *arg)
+{
+	struct wl *w = arg;
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < w->p.producers; i++)
+		sum += atomic_load_explicit(&w->t[i].beats, memory_order_relaxed);
+	return sum;
+}
+
+/* window_has_data - some measured request was gathered. */
+static bool window_has_data(void *arg)
+{
+	struct wl *w = arg;
+
+	for (unsigned i = 0; i < w->p.producers; i++)
+		if (atomic_load_explicit(&w->t[i].measured, memory_order_relaxed) != 0)
+			return true;
+	return false;
 }
 
 static int fo_setup(const struct pl_params *p, void **state, struct pl_result *r)
@@ -501,14 +424,12 @@ static int fo_setup(const struct pl_params *p, void **state, struct pl_result *r
 
 	if (err != 0)
 		return err;
-	w = aligned_alloc(PL_FALSE_SHARING, (sizeof(*w) + PL_FALSE_SHARING - 1) / PL_FALSE_SHARING *
-						PL_FALSE_SHARING);
+	w = pl__alloc_lines(sizeof(*w));
 	if (w == NULL)
-		return fail(r, -ENOMEM, "out of memory");
-	memset(w, 0, sizeof(*w));
-	PL_CHECK(pthread_mutex_init(&w->lock, NULL));
-	PL_CHECK(pthread_cond_init(&w->cond, NULL));
+		return pl__fail(r, -ENOMEM, "out of memory");
 	w->p = *p;
+	if (pl__window_init(&w->win, p->producers, progress_sum, window_has_data, w) != 0)
+		goto nomem;
 	w->n = p->consumers;
 	parse_policy(p->policy, &w->gather, &w->dist);
 	w->hedge_ns = p->timeout_ns > 0 ? p->timeout_ns : 2 * p->work_ns;
@@ -548,10 +469,9 @@ static int fo_setup(const struct pl_params *p, void **state, struct pl_result *r
 		w->inner_opts.hedge_delay_ns = w->hedge_ns;
 		w->inner_opts.pool = w->inner_pool;
 	}
-	w->t = aligned_alloc(PL_FALSE_SHARING, p->producers * sizeof(*w->t));
+	w->t = pl__alloc_lines(p->producers * sizeof(*w->t));
 	if (w->t == NULL)
 		goto nomem;
-	memset(w->t, 0, p->producers * sizeof(*w->t));
 	for (unsigned i = 0; i < p->producers; i++) {
 		struct producer *t = &w->t[i];
 
@@ -586,7 +506,7 @@ static int fo_setup(const struct pl_params *p, void **state, struct pl_result *r
 	*state = w;
 	return 0;
 nomem:
-	err = fail(r, -ENOMEM, "out of memory");
+	err = pl__fail(r, -ENOMEM, "out of memory");
 out:
 	wl_free(w);
 	return err;
@@ -599,102 +519,41 @@ static void fo_teardown(void *state)
 
 /* ---------------------------------------------------------------- run */
 
-static bool stall_check(struct wl *w, int64_t now)
-{
-	uint64_t sum = 0;
-
-	for (unsigned i = 0; i < w->p.producers; i++)
-		sum += atomic_load_explicit(&w->t[i].beats, memory_order_relaxed);
-	if (sum != w->last_beats || w->last_beats_ns == 0) {
-		w->last_beats = sum;
-		w->last_beats_ns = now;
-		return false;
-	}
-	return now - w->last_beats_ns > WL_STALL_NS;
-}
-
-static bool window_has_data(struct wl *w)
-{
-	for (unsigned i = 0; i < w->p.producers; i++)
-		if (atomic_load_explicit(&w->t[i].measured, memory_order_relaxed) != 0)
-			return true;
-	return false;
-}
-
-/* wait_producers - poll (0.1 ms doubling to 10 ms) until every producer returned. */
-static bool wait_producers(struct wl *w)
-{
-	int64_t nap = 100000;
-
-	/* Acquire: pairs with the release increment at each producer's exit. */
-	while (atomic_load_explicit(&w->producers_done, memory_order_acquire) < w->p.producers) {
-		int64_t now = pl_now_ns();
-
-		if (stall_check(w, now))
-			return false;
-		sleep_until(now + nap);
-		if (nap < 10000000)
-			nap *= 2;
-	}
-	return true;
-}
-
 static int fo_run(void *state, struct pl_result *r)
 {
 	struct wl *w = state;
 	const struct pl_params *p = &w->p;
 	const bool by_count = p->messages > 0;
-	unsigned created = 0;
 	int64_t t1, t2 = 0;
 	bool stalled;
 	uint64_t measured = 0, hedges = 0, cancelled = 0, calls = 0;
+	int err = pl__run_once(&w->ran, r);
 
-	if (w->ran)
-		return fail(r, -EALREADY, "a workload state runs once");
-	w->ran = true;
+	if (err != 0)
+		return err;
 	w->latency = r->latency != NULL;
 	for (unsigned i = 0; i < p->producers; i++) {
 		struct producer *t = &w->t[i];
 
 		if (by_count)
-			t->share = p->messages / p->producers + (i < p->messages % p->producers);
+			t->share = pl__share(p->messages, p->producers, i);
 		pl_hist_reset(t->hist);
 	}
-	atomic_store_explicit(&w->phase, p->warmup_s > 0 ? PH_WARMUP : PH_MEASURE,
-			      memory_order_relaxed);
 	for (unsigned i = 0; i < p->producers; i++) {
-		int rc = pthread_create(&w->t[i].tid, NULL, producer_main, &w->t[i]);
-
-		if (rc != 0) {
-			gate_open(w, created, -1);
-			for (unsigned j = 0; j < i; j++)
-				PL_CHECK(pthread_join(w->t[j].tid, NULL));
-			return fail(r, -rc, "pthread_create: %s", strerror(rc));
-		}
-		w->t[i].started = true;
-		created++;
+		err = pl__window_spawn(&w->win, producer_main, &w->t[i]);
+		if (err != 0)
+			return pl__fail(r, err, "pthread_create: %s", strerror(-err));
 	}
-	w->t_start = pl_now_ns();
-	gate_open(w, created, 1);
-	t1 = w->t_start;
-	if (p->warmup_s > 0) {
-		sleep_until(w->t_start + (int64_t)(p->warmup_s * 1e9));
-		t1 = pl_now_ns();
-		atomic_store_explicit(&w->phase, PH_MEASURE, memory_order_relaxed);
-	}
+	t1 = pl__window_start(&w->win, p->warmup_s);
 	if (!by_count) {
-		sleep_until(t1 + (int64_t)(p->seconds * 1e9));
-		/* An empty window measures nothing: keep it open until a request completed. */
-		while (!window_has_data(w) && !stall_check(w, pl_now_ns()))
-			sleep_until(pl_now_ns() + 1000000);
-		t2 = pl_now_ns();
-		atomic_store_explicit(&w->phase, PH_STOP, memory_order_relaxed);
+		/* An empty window measures nothing: it stays open until a request completed. */
+		t2 = pl__window_measure(&w->win, t1, p->seconds);
+		pl__window_stop(&w->win);
 	}
-	stalled = !wait_producers(w);
+	stalled = !pl__window_wait_producers(&w->win, p->producers);
 	if (stalled)
 		pl_ctx_cancel(w->root); /* ends every call in flight; producers then exit */
-	for (unsigned i = 0; i < p->producers; i++)
-		PL_CHECK(pthread_join(w->t[i].tid, NULL));
+	(void)pl__window_join(&w->win, -1, NULL); /* no deadline: joins every producer */
 
 	if (by_count) {
 		t2 = t1;
@@ -706,13 +565,12 @@ static int fo_run(void *state, struct pl_result *r)
 		struct producer *t = &w->t[i];
 
 		if (t->err != 0)
-			return fail(r, t->err, "a request failed: %s", strerror(-t->err));
+			return pl__fail(r, t->err, "a request failed: %s", strerror(-t->err));
 		measured += atomic_load_explicit(&t->measured, memory_order_relaxed);
 		hedges += t->hedges;
 		cancelled += t->cancelled;
 		calls += t->calls;
-		if (r->latency != NULL)
-			pl_hist_merge(r->latency, t->hist);
+		pl__merge_latency(r, t->hist);
 	}
 	r->messages = measured;
 	r->seconds = (double)(t2 - t1) / 1e9;
@@ -723,10 +581,10 @@ static int fo_run(void *state, struct pl_result *r)
 			w->gather == G_HEDGED || w->gather == G_ALLHEDGED ? (double)w->hedge_ns
 									  : 0);
 	if (stalled)
-		return fail(r, -ETIMEDOUT, "no request completed for %lld s",
-			    (long long)(WL_STALL_NS / 1000000000));
+		return pl__fail(r, -ETIMEDOUT, "no request completed for %lld s",
+				(long long)(PL__STALL_NS / 1000000000));
 	if (r->messages == 0)
-		return fail(r, -EIO, "nothing was measured (a window too short?)");
+		return pl__fail(r, -EIO, "nothing was measured (a window too short?)");
 	return 0;
 }
 

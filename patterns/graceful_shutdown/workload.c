@@ -41,13 +41,12 @@
 #include <patlab/pool.h>
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "graceful_shutdown/proto.h"
+#include "pattern/workload_util.h"
 
 #define GS_GRACE_DEFAULT_NS (10 * INT64_C(1000000))
 
@@ -65,19 +64,6 @@ struct gs {
 	int64_t grace_ns;
 	bool ran;
 };
-
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->why, sizeof(r->why), fmt, ap);
-	va_end(ap);
-	return err;
-}
 
 static void job(pl_ctx *cx, void *arg)
 {
@@ -106,14 +92,15 @@ static int gs_check(const struct pl_params *p, struct pl_result *r)
 	if (err != 0)
 		return err;
 	if (pl_chan_kind_info(p->chan_kind, &info) == 0 && info.spsc)
-		return fail(r, -ENOTSUP, "the worker pool refuses single-producer/consumer kind %s",
-			    info.name);
+		return pl__fail(r, -ENOTSUP,
+				"the worker pool refuses single-producer/consumer kind %s",
+				info.name);
 	if (p->queue_depth != PL_CHAN_UNBOUNDED &&
 	    (uint64_t)p->producers > (uint64_t)p->queue_depth + p->consumers)
-		return fail(r, -ENOTSUP,
-			    "%u jobs cannot all be in flight with depth %zu and %u workers "
-			    "(raise the depth)",
-			    p->producers, p->queue_depth, p->consumers);
+		return pl__fail(r, -ENOTSUP,
+				"%u jobs cannot all be in flight with depth %zu and %u workers "
+				"(raise the depth)",
+				p->producers, p->queue_depth, p->consumers);
 	return 0;
 }
 
@@ -126,7 +113,7 @@ static int gs_setup(const struct pl_params *p, void **state, struct pl_result *r
 		return err;
 	g = calloc(1, sizeof(*g));
 	if (g == NULL)
-		return fail(r, -ENOMEM, "out of memory");
+		return pl__fail(r, -ENOMEM, "out of memory");
 	g->p = *p;
 	g->grace_ns = p->timeout_ns > 0 ? p->timeout_ns : GS_GRACE_DEFAULT_NS;
 	*state = g;
@@ -165,9 +152,10 @@ static int cycle(struct gs *g, struct pl_result *r, struct gs_sums *s, bool meas
 	pool = pl_pool_new(&o);
 	if (pool == NULL) {
 		if (errno == ENOSYS || errno == EINVAL)
-			return fail(r, -ENOTSUP, "kind %s cannot serve a pool of depth %zu (%s)",
-				    p->chan_kind, p->queue_depth, strerror(errno));
-		return fail(r, -errno, "pl_pool_new: %s", strerror(errno));
+			return pl__fail(r, -ENOTSUP,
+					"kind %s cannot serve a pool of depth %zu (%s)",
+					p->chan_kind, p->queue_depth, strerror(errno));
+		return pl__fail(r, -errno, "pl_pool_new: %s", strerror(errno));
 	}
 	for (unsigned i = 0; i < p->producers; i++) {
 		/* Blocks only until a worker dequeues (the check keeps every job in flight). */
@@ -183,14 +171,14 @@ static int cycle(struct gs *g, struct pl_result *r, struct gs_sums *s, bool meas
 	grace = pl_ctx_with_timeout(NULL, g->grace_ns);
 	if (grace == NULL) {
 		pl_pool_free(pool);
-		return fail(r, -ENOMEM, "out of memory");
+		return pl__fail(r, -ENOMEM, "out of memory");
 	}
 	rc = pl_pool_shutdown(pool, grace, unstarted, NULL);
 	t1 = pl_now_ns();
 	pl_ctx_release(grace);
 	pl_pool_free(pool);
 	if (rc != 0 && rc != -ETIMEDOUT)
-		return fail(r, rc, "pl_pool_shutdown: %s", strerror(-rc));
+		return pl__fail(r, rc, "pl_pool_shutdown: %s", strerror(-rc));
 	if (!measured)
 		return 0;
 
@@ -215,8 +203,9 @@ static int cycle(struct gs *g, struct pl_result *r, struct gs_sums *s, bool meas
 	if (r->latency != NULL)
 		pl_hist_record(r->latency, t1 - t0);
 	if (accounted > submitted)
-		return fail(r, -EPROTO, "%llu jobs accounted for but %llu submitted (done twice?)",
-			    (unsigned long long)accounted, (unsigned long long)submitted);
+		return pl__fail(r, -EPROTO,
+				"%llu jobs accounted for but %llu submitted (done twice?)",
+				(unsigned long long)accounted, (unsigned long long)submitted);
 	return 0;
 }
 
@@ -226,11 +215,10 @@ static int gs_run(void *state, struct pl_result *r)
 	const struct pl_params *p = &g->p;
 	struct gs_sums s = {.overrun_max = 0};
 	int64_t start, t1, t2;
-	int err;
+	int err = pl__run_once(&g->ran, r);
 
-	if (g->ran)
-		return fail(r, -EALREADY, "a workload state runs once");
-	g->ran = true;
+	if (err != 0)
+		return err;
 	start = pl_now_ns();
 	while (p->warmup_s > 0 && pl_now_ns() - start < (int64_t)(p->warmup_s * 1e9)) {
 		err = cycle(g, r, &s, false);

@@ -13,9 +13,9 @@
 #include <patlab/pattern.h>
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
+
+#include "pattern/workload_util.h"
 
 extern const struct pl_pattern pl__pattern_chan;
 extern const struct pl_pattern pl__pattern_pingpong;
@@ -27,15 +27,9 @@ extern const struct pl_pattern pl__pattern_cancellation;
 extern const struct pl_pattern pl__pattern_graceful_shutdown;
 
 static const struct pl_pattern *const registry[] = {
-    &pl__pattern_chan,
-    &pl__pattern_pingpong,
-    &pl__pattern_worker_pool,
-    &pl__pattern_fanout_fanin,
-    &pl__pattern_pipeline,
-    &pl__pattern_backpressure,
-    &pl__pattern_cancellation,
-    &pl__pattern_graceful_shutdown,
-    NULL,
+    &pl__pattern_chan,	       &pl__pattern_pingpong,	       &pl__pattern_worker_pool,
+    &pl__pattern_fanout_fanin, &pl__pattern_pipeline,	       &pl__pattern_backpressure,
+    &pl__pattern_cancellation, &pl__pattern_graceful_shutdown, NULL,
 };
 
 const struct pl_pattern *const *pl_patterns(void)
@@ -89,19 +83,6 @@ bool pl_result_extra(struct pl_result *r, const char *name, double value)
 	return true;
 }
 
-static int why(struct pl_result *r, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int why(struct pl_result *r, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->why, sizeof(r->why), fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 int pl_pattern_check_params(const struct pl_pattern *pat, const struct pl_params *p,
 			    unsigned senders, unsigned receivers, struct pl_result *r)
 {
@@ -109,34 +90,37 @@ int pl_pattern_check_params(const struct pl_pattern *pat, const struct pl_params
 	unsigned used = pat->params;
 
 	if (p->producers < 1 || p->consumers < 1 || p->stages < 1)
-		return why(r, -EINVAL, "producers, consumers and stages must be >= 1");
+		return pl__fail(r, -EINVAL, "producers, consumers and stages must be >= 1");
 	if (p->messages == 0 && !(p->seconds > 0))
-		return why(r, -EINVAL, "need messages > 0 or seconds > 0");
+		return pl__fail(r, -EINVAL, "need messages > 0 or seconds > 0");
 	if (!(p->warmup_s >= 0) || p->work_ns < 0 || !(p->rate_target >= 0) || p->timeout_ns < 0)
-		return why(r, -EINVAL, "warm-up, work, rate and timeout must be >= 0");
+		return pl__fail(r, -EINVAL, "warm-up, work, rate and timeout must be >= 0");
 	if (p->spin_ns < 0 && p->spin_ns != PL_SPIN_KIND_DEFAULT)
-		return why(r, -EINVAL, "spin must be >= 0 ns, or the kind's default");
+		return pl__fail(r, -EINVAL, "spin must be >= 0 ns, or the kind's default");
 	if ((used & PL_PARAM_POLICY) && p->policy != NULL) {
 		const char *const *q = pat->policies;
 
 		while (q != NULL && *q != NULL && strcmp(*q, p->policy) != 0)
 			q++;
 		if (q == NULL || *q == NULL)
-			return why(r, -EINVAL, "%s: unknown policy '%s'", pat->name, p->policy);
+			return pl__fail(r, -EINVAL, "%s: unknown policy '%s'", pat->name,
+					p->policy);
 	}
 	if (!(used & PL_PARAM_CHAN_KIND))
 		return 0;
 	if (pl_chan_kind_info(p->chan_kind, &info) != 0)
-		return why(r, -EINVAL, "unknown channel kind '%s'",
-			   p->chan_kind ? p->chan_kind : "(null)");
+		return pl__fail(r, -EINVAL, "unknown channel kind '%s'",
+				p->chan_kind ? p->chan_kind : "(null)");
 	if (info.spsc && (senders > 1 || receivers > 1))
-		return why(r, -ENOTSUP,
-			   "%s allows one producer and one consumer per channel, not %u and %u",
-			   info.name, senders, receivers);
+		return pl__fail(
+		    r, -ENOTSUP,
+		    "%s allows one producer and one consumer per channel, not %u and %u", info.name,
+		    senders, receivers);
 	if (p->queue_depth == 0 && !info.rendezvous)
-		return why(r, -ENOTSUP, "%s does not support capacity 0 (rendezvous)", info.name);
+		return pl__fail(r, -ENOTSUP, "%s does not support capacity 0 (rendezvous)",
+				info.name);
 	if (p->queue_depth == PL_CHAN_UNBOUNDED && !info.unbounded)
-		return why(r, -ENOTSUP, "%s does not support unbounded capacity", info.name);
+		return pl__fail(r, -ENOTSUP, "%s does not support unbounded capacity", info.name);
 	return 0;
 }
 
@@ -148,7 +132,7 @@ int pl_pattern_run(const struct pl_pattern *pat, const struct pl_params *p, stru
 	if (pat == NULL || p == NULL || r == NULL)
 		return -EINVAL;
 	if (r->latency != NULL && r->latency->count != 0)
-		return why(r, -EINVAL, "the latency histogram must start empty");
+		return pl__fail(r, -EINVAL, "the latency histogram must start empty");
 	err = pat->check != NULL ? pat->check(p, r) : pl_pattern_check_params(pat, p, 1, 1, r);
 	if (err != 0)
 		return err;

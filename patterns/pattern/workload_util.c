@@ -116,7 +116,8 @@ void pl__sleep_until(int64_t t)
 		;
 }
 
-void pl__wait_due(int64_t due, _Atomic uint64_t *beat)
+/* wait_due - see pl__schedule_next(). */
+static void wait_due(int64_t due, _Atomic uint64_t *beat)
 {
 	for (;;) {
 		int64_t left = due - pl_now_ns();
@@ -130,6 +131,22 @@ void pl__wait_due(int64_t due, _Atomic uint64_t *beat)
 			sched_yield();
 		pl__bump(beat);
 	}
+}
+
+void pl__schedule_init(struct pl__schedule *s, double rate, unsigned producers, unsigned idx,
+		       int64_t t_start)
+{
+	s->interval = 1e9 * (double)producers / rate;
+	s->due = (double)t_start + s->interval * idx / producers;
+}
+
+int64_t pl__schedule_next(struct pl__schedule *s, _Atomic uint64_t *beat)
+{
+	int64_t due = (int64_t)s->due;
+
+	wait_due(due, beat);
+	s->due += s->interval;
+	return due;
 }
 
 void pl__busy_wait_ns(int64_t ns)
@@ -218,8 +235,9 @@ void pl__window_destroy(struct pl__window *win)
 static void gate_open(struct pl__window *win, unsigned count, int go)
 {
 	PL_CHECK(pthread_mutex_lock(&win->lock));
+	/* Woken by each pl__window_gate(). */
 	while (win->ready < count)
-		PL_CHECK(pthread_cond_wait(&win->cond, &win->lock)); /* woken by pl__window_gate() */
+		PL_CHECK(pthread_cond_wait(&win->cond, &win->lock));
 	win->go = go;
 	PL_CHECK(pthread_cond_broadcast(&win->cond));
 	PL_CHECK(pthread_mutex_unlock(&win->lock));

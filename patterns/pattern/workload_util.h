@@ -12,7 +12,7 @@
  *   (zeroed, cache-line aligned), pl__share() (a producer's part of a message count),
  *   pl__spin_ns() and pl__new_chan() (a point's channel, refusals as -ENOTSUP),
  *   pl__merge_latency(), and two extras: pl__cpu_capacity_mps() and pl__extra_inflight().
- * - Time and work: pl__sleep_until(), pl__wait_due() (an open-loop schedule),
+ * - Time and work: pl__sleep_until(), struct pl__schedule (an open-loop producer's send times),
  *   pl__busy_wait_ns() (wall time, polling the clock), pl__burn() with pl__burn_iters() (CPU
  *   work calibrated once per process: a preempted thread takes longer in wall time, as real
  *   work would), pl__splitmix64(), pl__bump() (a counter only its owner writes).
@@ -108,14 +108,29 @@ void pl__extra_inflight(struct pl_result *r);
 void pl__sleep_until(int64_t t);
 
 /*
- * pl__wait_due - open loop: wait for the intended send time @due: sleep when far (a timed
- * sleep may wake ~50 us late: timer slack), then yield rather than spin, so that waiting
- * producers leave the CPU to the threads that serve them when threads outnumber cores.
- * Bumps the caller's heartbeat @beat after every sleep (1 s at most) or yield: a stall check
- * counts beats.
- * Lateness is not hidden: the caller stamps its message with @due, not the time it left.
+ * struct pl__schedule - one open-loop producer's intended send times: @rate messages per
+ * second over all @producers, each on its own schedule, staggered evenly over one interval.
+ * Owned by its producer thread.
  */
-void pl__wait_due(int64_t due, _Atomic uint64_t *beat);
+struct pl__schedule {
+	double interval; /* ns between two sends of this producer */
+	double due;	 /* the next intended send time, ns */
+};
+
+/* pl__schedule_init - producer @idx of @producers, its first send in [@t_start, one interval). */
+void pl__schedule_init(struct pl__schedule *s, double rate, unsigned producers, unsigned idx,
+		       int64_t t_start);
+
+/*
+ * pl__schedule_next - wait for the next intended send time and return it. Waits by sleeping
+ * when far (a timed sleep may wake ~50 us late: timer slack), then by yielding rather than
+ * spinning, so that waiting producers leave the CPU to the threads that serve them when
+ * threads outnumber cores. Bumps the producer's heartbeat @beat after every sleep (1 s at
+ * most) or yield: a stall check counts beats. Lateness is not hidden: the caller stamps its
+ * message with the time returned (coordinated omission corrected, as wrk2), not the time it
+ * left.
+ */
+int64_t pl__schedule_next(struct pl__schedule *s, _Atomic uint64_t *beat);
 
 /* pl__busy_wait_ns - poll the clock for @ns: simulated work measured in wall time. */
 void pl__busy_wait_ns(int64_t ns);
@@ -259,9 +274,10 @@ static inline bool pl__window_wait_producers(struct pl__window *win, unsigned n)
 
 /*
  * pl__window_join - join every spawned worker, all within @limit_ns from now (< 0: wait
- * forever). Returns true, or false with *@late set to the spawn index of the first worker
- * still running at the deadline: the caller then aborts the process (pl__die() saying what
- * that worker was doing), as a thread that does not return cannot be joined.
+ * forever, and @late may be NULL). Returns true, or false with *@late set to the spawn index
+ * of the first worker still running at the deadline: the caller then aborts the process
+ * (pl__die() saying what that worker was doing), as a thread that does not return cannot be
+ * joined.
  */
 bool pl__window_join(struct pl__window *win, int64_t limit_ns, unsigned *late);
 

@@ -42,8 +42,8 @@
  * window) and window_wait_frac (sends that found it full, per measured item). A wait that
  * straddles the window's start is counted whole, so a share can exceed 1 by a little.
  *
- * Hangs: no progress for WL_STALL_NS (while producing, or while the sink drains after the close)
- * cancels the pipeline (every thread then returns) and the point fails with -ETIMEDOUT.
+ * Hangs: no progress for PL__STALL_NS (while producing, or while the sink drains after the
+ * close) cancels the pipeline (every thread then returns) and the point fails with -ETIMEDOUT.
  *
  * Refused points: the spsc kind where a link has more than one thread at an end (the pipeline
  * would refuse it with EINVAL), and unbounded links: closed-loop producers would fill memory
@@ -52,26 +52,24 @@
  * Thread-safety of the state: each struct wl_thread is written by its own thread only (its
  * @progress and @measured also read by the main thread while running, relaxed); the main
  * thread reads the rest after pthread_join().
+ *
+ * The calibrated busy loop, the start gate, the phases, the stall check and the joins are
+ * shared with the other workloads (pattern/workload_util.h).
  */
 #include <patlab/chan.h>
 #include <patlab/pattern.h>
 #include <patlab/pipeline.h>
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "chan/park.h"
+#include "pattern/workload_util.h"
 #include "util/die.h"
 
-#define WL_STALL_NS	   (10 * INT64_C(1000000000))
-#define WL_JOIN_NS	   (10 * INT64_C(1000000000))
 #define WL_MAX_STAGES	   64u
 #define WL_MAX_WORKERS	   256u
 #define WL_BOTTLENECK_X	   4   /* the bottleneck's cost, in work_ns */
@@ -81,58 +79,9 @@
 /* At most 10 ms per item and stage: a slow item (200 ms) stays well inside the stall limit. */
 #define WL_MAX_WORK_NS (10 * INT64_C(1000000))
 
-enum {
-	PH_WARMUP = 0,
-	PH_MEASURE = 1,
-	PH_STOP = 2
-};
-
 extern const struct pl_pattern pl__pattern_pipeline;
 
 static const char *const policies[] = {"unordered", "ordered", NULL};
-
-/* ---------------------------------------------------------------- calibrated work */
-
-static pthread_once_t calib_once = PTHREAD_ONCE_INIT;
-/* Busy-loop iterations per ns; written once under calib_once, which orders it for readers. */
-static double iters_per_ns;
-
-/* burn - @iters rounds of xorshift, a dependency chain the compiler must keep. */
-static uint64_t burn(uint64_t iters)
-{
-	uint64_t x = 0x9e3779b97f4a7c15ull;
-
-	for (uint64_t i = 0; i < iters; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		__asm__ __volatile__("" : "+r"(x));
-	}
-	return x;
-}
-
-/* calibrate - the fastest of a few trials, so a preempted trial cannot shrink the rate. */
-static void calibrate(void)
-{
-	const uint64_t n = 1u << 16;
-	int64_t best = INT64_MAX;
-
-	for (int t = 0; t < 7; t++) {
-		int64_t t0 = pl_now_ns(), dt;
-
-		(void)burn(n);
-		dt = pl_now_ns() - t0;
-		if (dt > 0 && dt < best)
-			best = dt;
-	}
-	iters_per_ns = best == INT64_MAX ? 1.0 : (double)n / (double)best;
-}
-
-static uint64_t iters_of(int64_t ns)
-{
-	PL_CHECK(pthread_once(&calib_once, calibrate));
-	return ns <= 0 ? 0 : (uint64_t)((double)ns * iters_per_ns + 0.5);
-}
 
 /* ---------------------------------------------------------------- state */
 
@@ -140,10 +89,8 @@ struct wl;
 
 struct wl_thread {
 	_Alignas(PL_FALSE_SHARING) struct wl *w;
-	pthread_t tid;
 	unsigned idx;
 	bool sink;
-	bool started;
 	pl_hist *hist;	/* the sink's */
 	uint64_t rng;	/* a producer's slow-item draws */
 	uint64_t share; /* messages mode: measured items this producer sends */
@@ -173,87 +120,17 @@ struct wl {
 	struct stage_cost *cost;
 	pl_pipeline *pl;
 	_Atomic uint64_t discarded; /* items the pipeline discarded: must stay 0 */
-	/* Written by the main thread only, read by producers per item (relaxed: it tags, the
-	 * data reaches the main thread through pthread_join()). */
-	_Alignas(PL_FALSE_SHARING) _Atomic int phase;
-	_Atomic unsigned producers_done; /* release by each producer, acquire by the main thread */
-	_Atomic bool sink_done;		 /* release by the sink at its exit, acquire by main */
-	pthread_mutex_t lock;		 /* the start gate */
-	pthread_cond_t cond;
-	unsigned ready;	 /* under @lock */
-	int go;		 /* under @lock: 1 start, -1 abort */
-	int64_t t_start; /* published by the gate's mutex */
+	/* The gate, the phase, t_start (published by the gate's mutex) and the stall check. */
+	struct pl__window win;
+	/* 1 once the sink saw the end: release by the sink at its exit, acquire by main. */
+	_Atomic unsigned sink_done;
 	bool latency;
 	bool need_clock;
-	uint64_t last_progress;
-	int64_t last_progress_ns;
 };
-
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->why, sizeof(r->why), fmt, ap);
-	va_end(ap);
-	return err;
-}
-
-static void sleep_until(int64_t t)
-{
-	struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static inline void bump(_Atomic uint64_t *c)
-{
-	/* Only the owner writes: a plain load and store. */
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
 
 static inline int phase(struct wl *w)
 {
-	return atomic_load_explicit(&w->phase, memory_order_relaxed);
-}
-
-/* gate_wait - a thread announces itself and waits for gate_open(). */
-static bool gate_wait(struct wl *w)
-{
-	int go;
-
-	PL_CHECK(pthread_mutex_lock(&w->lock));
-	w->ready++;
-	PL_CHECK(pthread_cond_broadcast(&w->cond)); /* wakes gate_open() */
-	while (w->go == 0)
-		PL_CHECK(pthread_cond_wait(&w->cond, &w->lock)); /* woken by gate_open() */
-	go = w->go;
-	PL_CHECK(pthread_mutex_unlock(&w->lock));
-	return go > 0;
-}
-
-static void gate_open(struct wl *w, unsigned count, int go)
-{
-	PL_CHECK(pthread_mutex_lock(&w->lock));
-	while (w->ready < count)
-		PL_CHECK(pthread_cond_wait(&w->cond, &w->lock)); /* woken by gate_wait() */
-	w->go = go;
-	PL_CHECK(pthread_cond_broadcast(&w->cond));
-	PL_CHECK(pthread_mutex_unlock(&w->lock));
+	return pl__window_phase(&w->win);
 }
 
 /* ---------------------------------------------------------------- stages and threads */
@@ -265,7 +142,7 @@ static int stage_fn(pl_ctx *cx, void *in, void **out, void *user)
 
 	(void)cx;
 	(void)out; /* the item travels on unchanged */
-	(void)burn(slow ? c->slow_iters : c->iters);
+	(void)pl__burn(slow ? c->slow_iters : c->iters);
 	return 0;
 }
 
@@ -283,32 +160,33 @@ static void *producer_main(void *arg)
 	struct wl *w = t->w;
 	const bool by_count = w->p.messages > 0;
 
-	if (!gate_wait(w))
+	if (!pl__window_gate(&w->win))
 		return NULL;
 	for (;;) {
 		int ph = phase(w);
 		uint64_t rel = 0, slow;
 		int rc;
 
-		if (ph == PH_STOP || (by_count && ph == PH_MEASURE && t->measured_sent == t->share))
+		if (ph == PL__PH_STOP ||
+		    (by_count && ph == PL__PH_MEASURE && t->measured_sent == t->share))
 			break;
-		slow = splitmix(&t->rng) % WL_SLOW_ONE_IN == 0;
+		slow = pl__splitmix64(&t->rng) % WL_SLOW_ONE_IN == 0;
 		if (w->latency)
-			rel = (uint64_t)(pl_now_ns() - w->t_start);
+			rel = (uint64_t)(pl_now_ns() - w->win.t_start);
 		/* Blocks while link 0 (ordered: or the window) is full. */
 		rc = pl_pipeline_send(
-		    w->pl, (void *)(uintptr_t)(rel << 2 | slow << 1 | (ph == PH_MEASURE)), NULL);
+		    w->pl, (void *)(uintptr_t)(rel << 2 | slow << 1 | (ph == PL__PH_MEASURE)),
+		    NULL);
 		if (rc != 0) {
 			if (rc != -ECANCELED) /* cancelled by the stall check, reported there */
 				t->err = rc;
 			break;
 		}
 		t->sent++;
-		t->measured_sent += ph == PH_MEASURE;
-		bump(&t->progress);
+		t->measured_sent += ph == PL__PH_MEASURE;
+		pl__bump(&t->progress);
 	}
-	/* Release: pairs with the acquire load in wait_producers(). */
-	atomic_fetch_add_explicit(&w->producers_done, 1, memory_order_release);
+	pl__window_producer_exit(&w->win);
 	return NULL;
 }
 
@@ -318,7 +196,7 @@ static void *sink_main(void *arg)
 	struct wl *w = t->w;
 	void *m;
 
-	if (!gate_wait(w))
+	if (!pl__window_gate(&w->win))
 		return NULL;
 	for (;;) {
 		/* Blocks until the next item is done: woken by the last stage or the close. */
@@ -333,20 +211,20 @@ static void *sink_main(void *arg)
 		v = (uint64_t)(uintptr_t)m;
 		t->received++;
 		if (v & 1) {
-			bump(&t->measured);
+			pl__bump(&t->measured);
 			if (w->need_clock) {
 				int64_t now = pl_now_ns();
 
 				if (w->latency)
 					pl_hist_record(t->hist,
-						       now - w->t_start - (int64_t)(v >> 2));
+						       now - w->win.t_start - (int64_t)(v >> 2));
 				t->last_ns = now;
 			}
 		}
-		bump(&t->progress);
+		pl__bump(&t->progress);
 	}
-	/* Release: pairs with the acquire load in wait_sink(). */
-	atomic_store_explicit(&w->sink_done, true, memory_order_release);
+	/* Release: pairs with the acquire load in pl__window_wait() (pipe_run()). */
+	atomic_store_explicit(&w->sink_done, 1, memory_order_release);
 	return NULL;
 }
 
@@ -369,15 +247,17 @@ static int pipe_check(const struct pl_params *p, struct pl_result *r)
 		return err;
 	if (p->stages > WL_MAX_STAGES || p->consumers > WL_MAX_WORKERS ||
 	    p->producers > WL_MAX_WORKERS)
-		return fail(r, -EINVAL, "at most %u stages and %u producers or workers",
-			    WL_MAX_STAGES, WL_MAX_WORKERS);
+		return pl__fail(r, -EINVAL, "at most %u stages and %u producers or workers",
+				WL_MAX_STAGES, WL_MAX_WORKERS);
 	if (p->work_ns > WL_MAX_WORK_NS)
-		return fail(r, -EINVAL, "work_ns above %lld ns per item (a slow item costs %d x)",
-			    (long long)WL_MAX_WORK_NS, WL_SLOW_X);
+		return pl__fail(r, -EINVAL,
+				"work_ns above %lld ns per item (a slow item costs %d x)",
+				(long long)WL_MAX_WORK_NS, WL_SLOW_X);
 	if (p->queue_depth == PL_CHAN_UNBOUNDED)
-		return fail(r, -ENOTSUP,
-			    "unbounded links: closed-loop producers would only fill memory (the "
-			    "pipeline itself supports them)");
+		return pl__fail(
+		    r, -ENOTSUP,
+		    "unbounded links: closed-loop producers would only fill memory (the "
+		    "pipeline itself supports them)");
 	ordered = p->policy != NULL && strcmp(p->policy, "ordered") == 0;
 	if (pl_chan_kind_info(p->chan_kind, &info) != 0 || !info.spsc)
 		return 0;
@@ -388,10 +268,11 @@ static int pipe_check(const struct pl_params *p, struct pl_result *r)
 		if (i == p->stages && ordered)
 			break; /* the reorder buffer, not a channel */
 		if (s != 1 || rcv != 1)
-			return fail(r, -ENOTSUP,
-				    "%s needs one sender and one receiver per link; link %u has %u "
-				    "and %u (the pipeline refuses it with EINVAL)",
-				    info.name, i, s, rcv);
+			return pl__fail(
+			    r, -ENOTSUP,
+			    "%s needs one sender and one receiver per link; link %u has %u "
+			    "and %u (the pipeline refuses it with EINVAL)",
+			    info.name, i, s, rcv);
 	}
 	return 0;
 }
@@ -405,9 +286,27 @@ static void wl_free(struct wl *w)
 		pl_hist_free(w->t[i].hist);
 	free(w->t);
 	free(w->cost);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
+	pl__window_destroy(&w->win);
 	free(w);
+}
+
+/* progress_sum - every thread's heartbeats, for the stall check. */
+static uint64_t progress_sum(void *arg)
+{
+	struct wl *w = arg;
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < w->n; i++)
+		sum += atomic_load_explicit(&w->t[i].progress, memory_order_relaxed);
+	return sum;
+}
+
+/* window_has_data - the sink received a measured item. */
+static bool window_has_data(void *arg)
+{
+	struct wl *w = arg;
+
+	return atomic_load_explicit(&w->t[w->p.producers].measured, memory_order_relaxed) != 0;
 }
 
 static int pipe_setup(const struct pl_params *p, void **state, struct pl_result *r)
@@ -418,24 +317,21 @@ static int pipe_setup(const struct pl_params *p, void **state, struct pl_result 
 
 	if (err != 0)
 		return err;
-	w = aligned_alloc(PL_FALSE_SHARING, (sizeof(*w) + PL_FALSE_SHARING - 1) / PL_FALSE_SHARING *
-						PL_FALSE_SHARING);
+	w = pl__alloc_lines(sizeof(*w));
 	if (w == NULL)
-		return fail(r, -ENOMEM, "out of memory");
-	memset(w, 0, sizeof(*w));
-	PL_CHECK(pthread_mutex_init(&w->lock, NULL));
-	PL_CHECK(pthread_cond_init(&w->cond, NULL));
+		return pl__fail(r, -ENOMEM, "out of memory");
+	w->n = p->producers + 1;
+	if (pl__window_init(&w->win, w->n, progress_sum, window_has_data, w) != 0)
+		goto nomem;
 	atomic_init(&w->discarded, 0);
-	atomic_init(&w->sink_done, false);
+	atomic_init(&w->sink_done, 0);
 	w->p = *p;
 	w->ordered = p->policy != NULL && strcmp(p->policy, "ordered") == 0;
 	w->bottleneck = p->stages / 2;
-	w->n = p->producers + 1;
-	w->t = aligned_alloc(PL_FALSE_SHARING, w->n * sizeof(*w->t));
+	w->t = pl__alloc_lines(w->n * sizeof(*w->t));
 	w->cost = calloc(p->stages, sizeof(*w->cost));
 	if (w->t == NULL || w->cost == NULL)
 		goto nomem;
-	memset(w->t, 0, w->n * sizeof(*w->t));
 	for (unsigned i = 0; i < w->n; i++) {
 		struct wl_thread *t = &w->t[i];
 
@@ -451,14 +347,14 @@ static int pipe_setup(const struct pl_params *p, void **state, struct pl_result 
 	for (unsigned i = 0; i < p->stages; i++) {
 		bool b = i == w->bottleneck;
 
-		w->cost[i].iters = iters_of(b ? WL_BOTTLENECK_X * p->work_ns : p->work_ns);
-		w->cost[i].slow_iters = b ? iters_of(WL_SLOW_X * p->work_ns) : w->cost[i].iters;
+		w->cost[i].iters = pl__burn_iters(b ? WL_BOTTLENECK_X * p->work_ns : p->work_ns);
+		w->cost[i].slow_iters =
+		    b ? pl__burn_iters(WL_SLOW_X * p->work_ns) : w->cost[i].iters;
 	}
 
 	o.chan_kind = p->chan_kind;
 	o.depth = p->queue_depth;
-	if (p->spin_ns != PL_SPIN_KIND_DEFAULT)
-		o.spin_ns = p->spin_ns;
+	o.spin_ns = pl__spin_ns(p);
 	o.ordered = w->ordered;
 	/* The pipeline times its stages only when latency is wanted (else: no clock per item). */
 	o.stats = r->latency != NULL;
@@ -468,8 +364,9 @@ static int pipe_setup(const struct pl_params *p, void **state, struct pl_result 
 	o.discard_user = w;
 	w->pl = pl_pipeline_new(&o);
 	if (w->pl == NULL) {
-		err = fail(r, errno == EINVAL ? -ENOTSUP : -errno, "pl_pipeline_new(%s, %zu): %s",
-			   p->chan_kind, p->queue_depth, strerror(errno));
+		err =
+		    pl__fail(r, errno == EINVAL ? -ENOTSUP : -errno, "pl_pipeline_new(%s, %zu): %s",
+			     p->chan_kind, p->queue_depth, strerror(errno));
 		goto out;
 	}
 	for (unsigned i = 0; i < p->stages; i++) {
@@ -481,14 +378,14 @@ static int pipe_setup(const struct pl_params *p, void **state, struct pl_result 
 			snprintf(name, sizeof(name), "s%u", i);
 		err = pl_pipeline_add_stage(w->pl, name, stage_fn, &w->cost[i], workers_of(p, i));
 		if (err != 0) {
-			err = fail(r, err, "pl_pipeline_add_stage(%u): %s", i, strerror(-err));
+			err = pl__fail(r, err, "pl_pipeline_add_stage(%u): %s", i, strerror(-err));
 			goto out;
 		}
 	}
 	*state = w;
 	return 0;
 nomem:
-	err = fail(r, -ENOMEM, "out of memory");
+	err = pl__fail(r, -ENOMEM, "out of memory");
 out:
 	wl_free(w);
 	return err;
@@ -501,83 +398,15 @@ static void pipe_teardown(void *state)
 
 /* ---------------------------------------------------------------- run */
 
-static bool stall_check(struct wl *w, int64_t now)
+/* join_all - join every thread, or abort: after the end (or a cancel) every thread returns. */
+static void join_all(struct wl *w)
 {
-	uint64_t sum = 0;
+	unsigned late;
 
-	for (unsigned i = 0; i < w->n; i++)
-		sum += atomic_load_explicit(&w->t[i].progress, memory_order_relaxed);
-	if (sum != w->last_progress || w->last_progress_ns == 0) {
-		w->last_progress = sum;
-		w->last_progress_ns = now;
-		return false;
-	}
-	return now - w->last_progress_ns > WL_STALL_NS;
-}
-
-static bool window_has_data(struct wl *w)
-{
-	return atomic_load_explicit(&w->t[w->p.producers].measured, memory_order_relaxed) != 0;
-}
-
-/* wait_producers - poll (0.1 ms doubling to 10 ms) until every producer returned; false:
- * stalled. */
-static bool wait_producers(struct wl *w)
-{
-	int64_t nap = 100000;
-
-	/* Acquire: pairs with the release increment at each producer's exit. */
-	while (atomic_load_explicit(&w->producers_done, memory_order_acquire) < w->p.producers) {
-		int64_t now = pl_now_ns();
-
-		if (stall_check(w, now))
-			return false;
-		sleep_until(now + nap);
-		if (nap < 10000000)
-			nap *= 2;
-	}
-	return true;
-}
-
-/*
- * wait_sink - after the close: poll (0.1 ms doubling to 10 ms) until the sink saw the end of
- * the stream, however long the drain takes while it makes progress. false: stalled.
- */
-static bool wait_sink(struct wl *w)
-{
-	int64_t nap = 100000;
-
-	/* Acquire: pairs with the release store at the sink's exit. */
-	while (!atomic_load_explicit(&w->sink_done, memory_order_acquire)) {
-		int64_t now = pl_now_ns();
-
-		if (stall_check(w, now))
-			return false;
-		sleep_until(now + nap);
-		if (nap < 10000000)
-			nap *= 2;
-	}
-	return true;
-}
-
-/* join_one - join @t, or abort: after a cancel every thread must return. */
-static void join_one(struct wl *w, struct wl_thread *t, int64_t deadline)
-{
-	struct timespec rt, ts;
-	int64_t left, abs;
-	int rc;
-
-	clock_gettime(CLOCK_REALTIME, &rt);
-	left = deadline - pl_now_ns();
-	abs = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec + (left > 0 ? left : 0);
-	ts.tv_sec = abs / 1000000000;
-	ts.tv_nsec = abs % 1000000000;
-	rc = pthread_timedjoin_np(t->tid, NULL, &ts);
-	if (rc == ETIMEDOUT)
+	if (!pl__window_join(&w->win, PL__JOIN_NS, &late))
 		pl__die("pipeline workload (%s): a %s did not return %lld s after the end",
-			w->p.chan_kind, t->sink ? "sink" : "producer",
-			(long long)(WL_JOIN_NS / 1000000000));
-	PL_CHECK(rc);
+			w->p.chan_kind, w->t[late].sink ? "sink" : "producer",
+			(long long)(PL__JOIN_NS / 1000000000));
 }
 
 struct snap {
@@ -616,69 +445,47 @@ static int pipe_run(void *state, struct pl_result *r)
 	const bool by_count = p->messages > 0;
 	struct wl_thread *sink = &w->t[p->producers];
 	struct snap s1, s2;
-	unsigned created = 0;
-	int64_t t1, t2 = 0, deadline;
+	int64_t t1, t2 = 0;
 	uint64_t sent = 0;
 	bool stalled;
 	const char *failed_stage = NULL;
-	int err;
+	int err = pl__run_once(&w->ran, r);
 
-	if (w->ran)
-		return fail(r, -EALREADY, "a workload state runs once");
-	w->ran = true;
+	if (err != 0)
+		return err;
 	w->latency = r->latency != NULL;
 	w->need_clock = w->latency || by_count;
 	for (unsigned i = 0; i < p->producers; i++)
-		w->t[i].share =
-		    by_count ? p->messages / p->producers + (i < p->messages % p->producers) : 0;
+		w->t[i].share = by_count ? pl__share(p->messages, p->producers, i) : 0;
 	err = pl_pipeline_start(w->pl, NULL);
 	if (err != 0)
-		return fail(r, err == -EINVAL ? -ENOTSUP : err, "pl_pipeline_start: %s",
-			    strerror(-err));
-	atomic_store_explicit(&w->phase, p->warmup_s > 0 ? PH_WARMUP : PH_MEASURE,
-			      memory_order_relaxed);
+		return pl__fail(r, err == -EINVAL ? -ENOTSUP : err, "pl_pipeline_start: %s",
+				strerror(-err));
 	for (unsigned i = 0; i < w->n; i++) {
 		struct wl_thread *t = &w->t[i];
-		int rc = pthread_create(&t->tid, NULL, t->sink ? sink_main : producer_main, t);
 
-		if (rc != 0) {
-			gate_open(w, created, -1);
-			for (unsigned j = 0; j < i; j++)
-				PL_CHECK(pthread_join(w->t[j].tid, NULL));
+		err = pl__window_spawn(&w->win, t->sink ? sink_main : producer_main, t);
+		if (err != 0) {
 			pl_pipeline_cancel(w->pl);
-			return fail(r, -rc, "pthread_create: %s", strerror(rc));
+			return pl__fail(r, err, "pthread_create: %s", strerror(-err));
 		}
-		t->started = true;
-		created++;
 	}
-	w->t_start = pl_now_ns(); /* published to the threads by the gate's mutex */
-	gate_open(w, created, 1);
-	t1 = w->t_start;
-	if (p->warmup_s > 0) {
-		sleep_until(w->t_start + (int64_t)(p->warmup_s * 1e9));
-		t1 = pl_now_ns();
-		atomic_store_explicit(&w->phase, PH_MEASURE, memory_order_relaxed);
-	}
+	t1 = pl__window_start(&w->win, p->warmup_s);
 	take_snap(w, &s1);
 	if (!by_count) {
-		sleep_until(t1 + (int64_t)(p->seconds * 1e9));
-		/* Keep a window in which nothing completed open until something did. */
-		while (!window_has_data(w) && !stall_check(w, pl_now_ns()))
-			sleep_until(pl_now_ns() + 1000000);
-		t2 = pl_now_ns();
+		t2 = pl__window_measure(&w->win, t1, p->seconds);
 		take_snap(w, &s2);
-		atomic_store_explicit(&w->phase, PH_STOP, memory_order_relaxed);
+		pl__window_stop(&w->win);
 	}
-	stalled = !wait_producers(w);
+	stalled = !pl__window_wait_producers(&w->win, p->producers);
 	if (!stalled) {
 		pl_pipeline_close(w->pl); /* drains in order; the sink sees -EPIPE */
-		stalled = !wait_sink(w);
+		/* However long the drain takes, while it makes progress. */
+		stalled = !pl__window_wait(&w->win, &w->sink_done, 1);
 	}
 	if (stalled)
 		pl_pipeline_cancel(w->pl); /* every stage, the sink and producers return */
-	deadline = pl_now_ns() + WL_JOIN_NS;
-	for (unsigned i = 0; i < w->n; i++)
-		join_one(w, &w->t[i], deadline);
+	join_all(w);
 	err = pl_pipeline_wait(w->pl, NULL, &failed_stage);
 	if (by_count) {
 		t2 = sink->last_ns > t1 ? sink->last_ns : t1;
@@ -689,30 +496,28 @@ static int pipe_run(void *state, struct pl_result *r)
 		struct wl_thread *t = &w->t[i];
 
 		if (t->err != 0)
-			return fail(r, t->err, "a %s failed: %s", t->sink ? "sink" : "producer",
-				    strerror(-t->err));
+			return pl__fail(r, t->err, "a %s failed: %s", t->sink ? "sink" : "producer",
+					strerror(-t->err));
 		sent += t->sent;
 	}
 	r->messages = atomic_load_explicit(&sink->measured, memory_order_relaxed);
 	r->seconds = (double)(t2 - t1) / 1e9;
 	r->lost = sent > sink->received ? sent - sink->received : 0;
-	if (r->latency != NULL)
-		pl_hist_merge(r->latency, sink->hist);
+	pl__merge_latency(r, sink->hist);
 	if (stalled)
-		return fail(r, -ETIMEDOUT, "the pipeline made no progress for %lld s (%s)",
-			    (long long)(WL_STALL_NS / 1000000000), p->chan_kind);
+		return pl__fail(r, -ETIMEDOUT, "the pipeline made no progress for %lld s (%s)",
+				(long long)(PL__STALL_NS / 1000000000), p->chan_kind);
 	if (err != 0)
-		return fail(r, err, "pl_pipeline_wait: %s (stage %s)", strerror(-err),
-			    failed_stage ? failed_stage : "none");
+		return pl__fail(r, err, "pl_pipeline_wait: %s (stage %s)", strerror(-err),
+				failed_stage ? failed_stage : "none");
 	if (sent < sink->received)
-		return fail(r, -EPROTO, "received %llu items but only %llu were sent",
-			    (unsigned long long)sink->received, (unsigned long long)sent);
+		return pl__fail(r, -EPROTO, "received %llu items but only %llu were sent",
+				(unsigned long long)sink->received, (unsigned long long)sent);
 	if (r->messages == 0)
-		return fail(r, -EIO, "nothing was measured (a window too short?)");
+		return pl__fail(r, -EIO, "nothing was measured (a window too short?)");
 
 	if (r->seconds > 0 && w->latency) {
 		double win = r->seconds * 1e9;
-		const double mps = (double)r->messages / r->seconds;
 
 		pl_result_extra(r, "bottleneck_busy",
 				(double)(s2.b.busy_ns - s1.b.busy_ns) / (s2.b.workers * win));
@@ -725,7 +530,8 @@ static int pipe_run(void *state, struct pl_result *r)
 			    r, "drain_recv_wait",
 			    (double)(s2.drainer.recv_wait_ns - s1.drainer.recv_wait_ns) /
 				(s2.drainer.workers * win));
-		pl_result_extra(r, "inflight", mps * pl_hist_mean(sink->hist) / 1e9);
+		/* r->latency holds the sink's histogram alone: it started empty. */
+		pl__extra_inflight(r);
 	}
 	if (p->work_ns > 0)
 		pl_result_extra(r, "model_mps", model_mps(p));

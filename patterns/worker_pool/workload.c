@@ -38,8 +38,11 @@
  * Refused points: the spsc kind, and an unbounded queue (a submit never blocks, so closed-loop
  * producers would fill memory during the window and the shutdown would drain it for as long).
  *
- * Hangs: no progress for WL_STALL_NS shuts the pool down with an expired grace (blocked
+ * Hangs: no progress for PL__STALL_NS shuts the pool down with an expired grace (blocked
  * submitters wake, unstarted jobs come back) and the point fails with -ETIMEDOUT.
+ *
+ * The calibrated busy loop, the start gate, the phases, the stall check and the joins are
+ * shared with the other workloads (pattern/workload_util.h).
  *
  * Thread-safety: each producer's struct is written by its own thread; each worker's slot by
  * the one worker that claimed it; counters the main thread reads while running (@progress,
@@ -51,72 +54,17 @@
 #include <patlab/pool.h>
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "chan/park.h"
+#include "pattern/workload_util.h"
 #include "util/die.h"
 
-#define WL_STALL_NS    (10 * INT64_C(1000000000))
-#define WL_JOIN_NS     (10 * INT64_C(1000000000))
 #define WL_MAX_THREADS 1024u
 
-enum {
-	PH_WARMUP = 0,
-	PH_MEASURE = 1,
-	PH_STOP = 2
-};
-
 extern const struct pl_pattern pl__pattern_worker_pool;
-
-/* ---------------------------------------------------------------- calibrated work */
-
-static pthread_once_t calib_once = PTHREAD_ONCE_INIT;
-/* Busy-loop iterations per ns; written once under calib_once, which orders it for readers. */
-static double iters_per_ns;
-
-/* burn - @iters rounds of xorshift, a dependency chain the compiler must keep. */
-static uint64_t burn(uint64_t iters)
-{
-	uint64_t x = 0x9e3779b97f4a7c15ull;
-
-	for (uint64_t i = 0; i < iters; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		__asm__ __volatile__("" : "+r"(x));
-	}
-	return x;
-}
-
-/* calibrate - the fastest of a few trials, so a preempted trial cannot shrink the rate. */
-static void calibrate(void)
-{
-	const uint64_t n = 1u << 16;
-	int64_t best = INT64_MAX;
-
-	for (int t = 0; t < 7; t++) {
-		int64_t t0 = pl_now_ns(), dt;
-
-		(void)burn(n);
-		dt = pl_now_ns() - t0;
-		if (dt > 0 && dt < best)
-			best = dt;
-	}
-	iters_per_ns = best == INT64_MAX ? 1.0 : (double)n / (double)best;
-}
-
-static uint64_t iters_of(int64_t ns)
-{
-	PL_CHECK(pthread_once(&calib_once, calibrate));
-	return ns <= 0 ? 0 : (uint64_t)((double)ns * iters_per_ns + 0.5);
-}
 
 /* ---------------------------------------------------------------- state */
 
@@ -124,13 +72,11 @@ struct wp;
 
 struct producer {
 	_Alignas(PL_FALSE_SHARING) struct wp *w;
-	pthread_t tid;
-	bool started;
 	uint64_t share; /* messages mode: measured jobs to submit */
 	uint64_t sent;	/* submits that returned 0 */
 	uint64_t measured_sent;
 	int err;
-	_Atomic uint64_t progress; /* owner-written heartbeat (relaxed), read by stall_check() */
+	_Atomic uint64_t progress; /* owner-written heartbeat (relaxed), read by progress_sum() */
 };
 
 /* One pool worker's figures: claimed by the worker on its first job. */
@@ -152,18 +98,11 @@ struct wp {
 	struct slot *slots;
 	/* Slots handed out so far (relaxed fetch_add: an index, publishes nothing). */
 	_Atomic unsigned next_slot;
-	/* Written by the main thread only, read per job (relaxed: it tags, publishes nothing). */
-	_Alignas(PL_FALSE_SHARING) _Atomic int phase;
-	_Atomic unsigned producers_done; /* release by each producer, acquire by the main thread */
-	pthread_mutex_t lock;		 /* the start gate */
-	pthread_cond_t cond;
-	unsigned ready;	 /* under @lock */
-	int go;		 /* under @lock: 1 start, -1 abort */
-	int64_t t_start; /* set before the gate opens; the gate and the queue publish it */
+	/* The gate, the phase and the stall check; win.t_start is set before the gate opens and
+	 * published by the gate (to producers) and the queue (to jobs). */
+	struct pl__window win;
 	bool latency;
 	bool need_clock;
-	uint64_t last_progress;
-	int64_t last_progress_ns;
 };
 
 /*
@@ -176,61 +115,9 @@ static struct wp *_Atomic active;
 static _Thread_local struct slot *tl_slot;
 static _Thread_local const struct wp *tl_owner;
 
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(struct pl_result *r, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->why, sizeof(r->why), fmt, ap);
-	va_end(ap);
-	return err;
-}
-
-static void sleep_until(int64_t t)
-{
-	struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
-static inline void bump(_Atomic uint64_t *c)
-{
-	/* Only the owner writes: a plain load and store. */
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
-
 static inline int phase(struct wp *w)
 {
-	return atomic_load_explicit(&w->phase, memory_order_relaxed);
-}
-
-static bool gate_wait(struct wp *w)
-{
-	int go;
-
-	PL_CHECK(pthread_mutex_lock(&w->lock));
-	w->ready++;
-	PL_CHECK(pthread_cond_broadcast(&w->cond)); /* wakes gate_open() */
-	while (w->go == 0)
-		PL_CHECK(pthread_cond_wait(&w->cond, &w->lock)); /* woken by gate_open() */
-	go = w->go;
-	PL_CHECK(pthread_mutex_unlock(&w->lock));
-	return go > 0;
-}
-
-static void gate_open(struct wp *w, unsigned count, int go)
-{
-	PL_CHECK(pthread_mutex_lock(&w->lock));
-	while (w->ready < count)
-		PL_CHECK(pthread_cond_wait(&w->cond, &w->lock)); /* woken by gate_wait() */
-	w->go = go;
-	PL_CHECK(pthread_cond_broadcast(&w->cond));
-	PL_CHECK(pthread_mutex_unlock(&w->lock));
+	return pl__window_phase(&w->win);
 }
 
 /* ---------------------------------------------------------------- jobs and producers */
@@ -256,19 +143,19 @@ static void job(pl_ctx *cx, void *arg)
 		tl_owner = w;
 	}
 	s = tl_slot;
-	(void)burn(w->iters);
+	(void)pl__burn(w->iters);
 	s->done++;
 	if (v & 1) {
-		bump(&s->measured);
+		pl__bump(&s->measured);
 		if (w->need_clock) {
 			int64_t now = pl_now_ns();
 
 			if (w->latency)
-				pl_hist_record(s->hist, now - w->t_start - (int64_t)(v >> 1));
+				pl_hist_record(s->hist, now - w->win.t_start - (int64_t)(v >> 1));
 			s->last_ns = now;
 		}
 	}
-	bump(&s->progress);
+	pl__bump(&s->progress);
 }
 
 static void *producer_main(void *arg)
@@ -277,31 +164,31 @@ static void *producer_main(void *arg)
 	struct wp *w = t->w;
 	const bool by_count = w->p.messages > 0;
 
-	if (!gate_wait(w))
+	if (!pl__window_gate(&w->win))
 		return NULL;
 	for (;;) {
 		int ph = phase(w);
 		uint64_t rel = 0;
 		int rc;
 
-		if (ph == PH_STOP || (by_count && ph == PH_MEASURE && t->measured_sent == t->share))
+		if (ph == PL__PH_STOP ||
+		    (by_count && ph == PL__PH_MEASURE && t->measured_sent == t->share))
 			break;
 		if (w->latency)
-			rel = (uint64_t)(pl_now_ns() - w->t_start);
+			rel = (uint64_t)(pl_now_ns() - w->win.t_start);
 		/* Blocks while the queue is full: woken by a worker's dequeue or the shutdown. */
 		rc = pl_pool_submit(w->pool, job,
-				    (void *)(uintptr_t)(rel << 1 | (ph == PH_MEASURE)), NULL);
+				    (void *)(uintptr_t)(rel << 1 | (ph == PL__PH_MEASURE)), NULL);
 		if (rc != 0) {
 			if (rc != -EPIPE) /* -EPIPE: shut down by the stall check, reported there */
 				t->err = rc;
 			break;
 		}
 		t->sent++;
-		t->measured_sent += ph == PH_MEASURE;
-		bump(&t->progress);
+		t->measured_sent += ph == PL__PH_MEASURE;
+		pl__bump(&t->progress);
 	}
-	/* Release: pairs with the acquire load in wait_producers(). */
-	atomic_fetch_add_explicit(&w->producers_done, 1, memory_order_release);
+	pl__window_producer_exit(&w->win);
 	return NULL;
 }
 
@@ -316,19 +203,21 @@ static int wp_check(const struct pl_params *p, struct pl_result *r)
 	if (err != 0)
 		return err;
 	if (pl_chan_kind_info(p->chan_kind, &info) == 0 && info.spsc)
-		return fail(r, -ENOTSUP,
-			    "%s: a pool's queue has several submitters and workers (pl_pool_new "
-			    "refuses single-producer/single-consumer kinds)",
-			    info.name);
+		return pl__fail(
+		    r, -ENOTSUP,
+		    "%s: a pool's queue has several submitters and workers (pl_pool_new "
+		    "refuses single-producer/single-consumer kinds)",
+		    info.name);
 	if (p->producers > WL_MAX_THREADS || p->consumers > WL_MAX_THREADS)
-		return fail(r, -EINVAL, "at most %u producers and %u workers", WL_MAX_THREADS,
-			    WL_MAX_THREADS);
+		return pl__fail(r, -EINVAL, "at most %u producers and %u workers", WL_MAX_THREADS,
+				WL_MAX_THREADS);
 	if (p->work_ns > INT64_C(1000000000))
-		return fail(r, -EINVAL, "work_ns above 1 s per job");
+		return pl__fail(r, -EINVAL, "work_ns above 1 s per job");
 	if (p->queue_depth == PL_CHAN_UNBOUNDED)
-		return fail(r, -ENOTSUP,
-			    "unbounded queue: closed-loop submitters would only fill memory (the "
-			    "pool itself supports it)");
+		return pl__fail(
+		    r, -ENOTSUP,
+		    "unbounded queue: closed-loop submitters would only fill memory (the "
+		    "pool itself supports it)");
 	return 0;
 }
 
@@ -341,9 +230,32 @@ static void wp_free(struct wp *w)
 		pl_hist_free(w->slots[i].hist);
 	free(w->slots);
 	free(w->prod);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
+	pl__window_destroy(&w->win);
 	free(w);
+}
+
+/* progress_sum - the producers' and the workers' heartbeats, for the stall check. */
+static uint64_t progress_sum(void *arg)
+{
+	struct wp *w = arg;
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < w->p.producers; i++)
+		sum += atomic_load_explicit(&w->prod[i].progress, memory_order_relaxed);
+	for (unsigned i = 0; i < w->p.consumers; i++)
+		sum += atomic_load_explicit(&w->slots[i].progress, memory_order_relaxed);
+	return sum;
+}
+
+/* window_has_data - some measured job has completed. */
+static bool window_has_data(void *arg)
+{
+	struct wp *w = arg;
+
+	for (unsigned i = 0; i < w->p.consumers; i++)
+		if (atomic_load_explicit(&w->slots[i].measured, memory_order_relaxed) != 0)
+			return true;
+	return false;
 }
 
 static int wp_setup(const struct pl_params *p, void **state, struct pl_result *r)
@@ -355,22 +267,18 @@ static int wp_setup(const struct pl_params *p, void **state, struct pl_result *r
 
 	if (err != 0)
 		return err;
-	w = aligned_alloc(PL_FALSE_SHARING, (sizeof(*w) + PL_FALSE_SHARING - 1) / PL_FALSE_SHARING *
-						PL_FALSE_SHARING);
+	w = pl__alloc_lines(sizeof(*w));
 	if (w == NULL)
-		return fail(r, -ENOMEM, "out of memory");
-	memset(w, 0, sizeof(*w));
-	PL_CHECK(pthread_mutex_init(&w->lock, NULL));
-	PL_CHECK(pthread_cond_init(&w->cond, NULL));
+		return pl__fail(r, -ENOMEM, "out of memory");
+	if (pl__window_init(&w->win, p->producers, progress_sum, window_has_data, w) != 0)
+		goto nomem;
 	atomic_init(&w->next_slot, 0);
 	w->p = *p;
-	w->iters = iters_of(p->work_ns);
-	w->prod = aligned_alloc(PL_FALSE_SHARING, p->producers * sizeof(*w->prod));
-	w->slots = aligned_alloc(PL_FALSE_SHARING, p->consumers * sizeof(*w->slots));
+	w->iters = pl__burn_iters(p->work_ns);
+	w->prod = pl__alloc_lines(p->producers * sizeof(*w->prod));
+	w->slots = pl__alloc_lines(p->consumers * sizeof(*w->slots));
 	if (w->prod == NULL || w->slots == NULL)
 		goto nomem;
-	memset(w->prod, 0, p->producers * sizeof(*w->prod));
-	memset(w->slots, 0, p->consumers * sizeof(*w->slots));
 	for (unsigned i = 0; i < p->producers; i++) {
 		w->prod[i].w = w;
 		atomic_init(&w->prod[i].progress, 0);
@@ -385,14 +293,15 @@ static int wp_setup(const struct pl_params *p, void **state, struct pl_result *r
 	/* The pool's workers start here and wait for jobs (no measured work). */
 	w->pool = pl_pool_new(&o);
 	if (w->pool == NULL) {
-		err = fail(r, errno == EINVAL ? -ENOTSUP : -errno, "pl_pool_new(%s, %u, %zu): %s",
-			   p->chan_kind, p->consumers, p->queue_depth, strerror(errno));
+		err =
+		    pl__fail(r, errno == EINVAL ? -ENOTSUP : -errno, "pl_pool_new(%s, %u, %zu): %s",
+			     p->chan_kind, p->consumers, p->queue_depth, strerror(errno));
 		goto out;
 	}
 	*state = w;
 	return 0;
 nomem:
-	err = fail(r, -ENOMEM, "out of memory");
+	err = pl__fail(r, -ENOMEM, "out of memory");
 out:
 	wp_free(w);
 	return err;
@@ -405,47 +314,6 @@ static void wp_teardown(void *state)
 
 /* ---------------------------------------------------------------- run */
 
-static bool stall_check(struct wp *w, int64_t now)
-{
-	uint64_t sum = 0;
-
-	for (unsigned i = 0; i < w->p.producers; i++)
-		sum += atomic_load_explicit(&w->prod[i].progress, memory_order_relaxed);
-	for (unsigned i = 0; i < w->p.consumers; i++)
-		sum += atomic_load_explicit(&w->slots[i].progress, memory_order_relaxed);
-	if (sum != w->last_progress || w->last_progress_ns == 0) {
-		w->last_progress = sum;
-		w->last_progress_ns = now;
-		return false;
-	}
-	return now - w->last_progress_ns > WL_STALL_NS;
-}
-
-static bool window_has_data(struct wp *w)
-{
-	for (unsigned i = 0; i < w->p.consumers; i++)
-		if (atomic_load_explicit(&w->slots[i].measured, memory_order_relaxed) != 0)
-			return true;
-	return false;
-}
-
-static bool wait_producers(struct wp *w)
-{
-	int64_t nap = 100000;
-
-	/* Acquire: pairs with the release increment at each producer's exit. */
-	while (atomic_load_explicit(&w->producers_done, memory_order_acquire) < w->p.producers) {
-		int64_t now = pl_now_ns();
-
-		if (stall_check(w, now))
-			return false;
-		sleep_until(now + nap);
-		if (nap < 10000000)
-			nap *= 2;
-	}
-	return true;
-}
-
 static void count_unstarted(pl_job_fn fn, void *arg, void *user)
 {
 	(void)fn;
@@ -453,23 +321,15 @@ static void count_unstarted(pl_job_fn fn, void *arg, void *user)
 	(*(uint64_t *)user)++; /* runs on the shutdown caller's thread, one at a time */
 }
 
-static void join_producer(struct wp *w, struct producer *t, int64_t deadline)
+/* join_producers - join every producer, or abort: after the shutdown every submit returns. */
+static void join_producers(struct wp *w)
 {
-	struct timespec rt, ts;
-	int64_t left, abs;
-	int rc;
+	unsigned late;
 
-	clock_gettime(CLOCK_REALTIME, &rt);
-	left = deadline - pl_now_ns();
-	abs = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec + (left > 0 ? left : 0);
-	ts.tv_sec = abs / 1000000000;
-	ts.tv_nsec = abs % 1000000000;
-	rc = pthread_timedjoin_np(t->tid, NULL, &ts);
-	if (rc == ETIMEDOUT)
+	if (!pl__window_join(&w->win, PL__JOIN_NS, &late))
 		pl__die("worker_pool workload (%s): a producer did not return %lld s after the "
 			"shutdown",
-			w->p.chan_kind, (long long)(WL_JOIN_NS / 1000000000));
-	PL_CHECK(rc);
+			w->p.chan_kind, (long long)(PL__JOIN_NS / 1000000000));
 }
 
 static int wp_run(void *state, struct pl_result *r)
@@ -478,56 +338,35 @@ static int wp_run(void *state, struct pl_result *r)
 	const struct pl_params *p = &w->p;
 	const bool by_count = p->messages > 0;
 	struct wp *expect = NULL;
-	unsigned created = 0;
-	int64_t t1, t2 = 0, deadline;
+	int64_t t1, t2 = 0;
 	uint64_t sent = 0, done = 0, measured = 0, unstarted = 0;
 	bool stalled;
-	int sd;
+	int sd, err = pl__run_once(&w->ran, r);
 
-	if (w->ran)
-		return fail(r, -EALREADY, "a workload state runs once");
-	w->ran = true;
+	if (err != 0)
+		return err;
 	/* Release pairs with the acquire in job(). */
 	if (!atomic_compare_exchange_strong_explicit(&active, &expect, w, memory_order_release,
 						     memory_order_relaxed))
-		return fail(r, -EBUSY, "another worker_pool point runs in this process");
+		return pl__fail(r, -EBUSY, "another worker_pool point runs in this process");
 	w->latency = r->latency != NULL;
 	w->need_clock = w->latency || by_count;
 	for (unsigned i = 0; i < p->producers; i++)
-		w->prod[i].share =
-		    by_count ? p->messages / p->producers + (i < p->messages % p->producers) : 0;
-	atomic_store_explicit(&w->phase, p->warmup_s > 0 ? PH_WARMUP : PH_MEASURE,
-			      memory_order_relaxed);
+		w->prod[i].share = by_count ? pl__share(p->messages, p->producers, i) : 0;
 	for (unsigned i = 0; i < p->producers; i++) {
-		int rc = pthread_create(&w->prod[i].tid, NULL, producer_main, &w->prod[i]);
-
-		if (rc != 0) {
-			gate_open(w, created, -1);
-			for (unsigned j = 0; j < i; j++)
-				PL_CHECK(pthread_join(w->prod[j].tid, NULL));
+		err = pl__window_spawn(&w->win, producer_main, &w->prod[i]);
+		if (err != 0) {
 			/* Relaxed: no job was submitted, so none reads it. */
 			atomic_store_explicit(&active, NULL, memory_order_relaxed);
-			return fail(r, -rc, "pthread_create: %s", strerror(rc));
+			return pl__fail(r, err, "pthread_create: %s", strerror(-err));
 		}
-		w->prod[i].started = true;
-		created++;
 	}
-	w->t_start = pl_now_ns(); /* published by the gate's mutex (and the queue, for jobs) */
-	gate_open(w, created, 1);
-	t1 = w->t_start;
-	if (p->warmup_s > 0) {
-		sleep_until(w->t_start + (int64_t)(p->warmup_s * 1e9));
-		t1 = pl_now_ns();
-		atomic_store_explicit(&w->phase, PH_MEASURE, memory_order_relaxed);
-	}
+	t1 = pl__window_start(&w->win, p->warmup_s);
 	if (!by_count) {
-		sleep_until(t1 + (int64_t)(p->seconds * 1e9));
-		while (!window_has_data(w) && !stall_check(w, pl_now_ns()))
-			sleep_until(pl_now_ns() + 1000000);
-		t2 = pl_now_ns();
-		atomic_store_explicit(&w->phase, PH_STOP, memory_order_relaxed);
+		t2 = pl__window_measure(&w->win, t1, p->seconds);
+		pl__window_stop(&w->win);
 	}
-	stalled = !wait_producers(w);
+	stalled = !pl__window_wait_producers(&w->win, p->producers);
 	if (stalled) {
 		pl_ctx *expired = pl_ctx_with_cancel(NULL);
 
@@ -540,16 +379,14 @@ static int wp_run(void *state, struct pl_result *r)
 		/* Every accepted job runs; every worker is joined before it returns. */
 		sd = pl_pool_shutdown(w->pool, NULL, NULL, NULL);
 	}
-	deadline = pl_now_ns() + WL_JOIN_NS;
-	for (unsigned i = 0; i < p->producers; i++)
-		join_producer(w, &w->prod[i], deadline);
+	join_producers(w);
 	/* Relaxed: the shutdown joined every worker, so no job reads it any more. */
 	atomic_store_explicit(&active, NULL, memory_order_relaxed);
 
 	for (unsigned i = 0; i < p->producers; i++) {
 		if (w->prod[i].err != 0)
-			return fail(r, w->prod[i].err, "a producer failed: %s",
-				    strerror(-w->prod[i].err));
+			return pl__fail(r, w->prod[i].err, "a producer failed: %s",
+					strerror(-w->prod[i].err));
 		sent += w->prod[i].sent;
 	}
 	if (by_count)
@@ -561,27 +398,25 @@ static int wp_run(void *state, struct pl_result *r)
 		measured += atomic_load_explicit(&s->measured, memory_order_relaxed);
 		if (by_count && s->last_ns > t2)
 			t2 = s->last_ns;
-		if (r->latency != NULL)
-			pl_hist_merge(r->latency, s->hist);
+		pl__merge_latency(r, s->hist);
 	}
 	r->messages = measured;
 	r->seconds = (double)(t2 - t1) / 1e9;
 	r->lost = sent > done ? sent - done : 0;
 	if (stalled)
-		return fail(r, -ETIMEDOUT,
-			    "the pool made no progress for %lld s (%s; %llu jobs never started)",
-			    (long long)(WL_STALL_NS / 1000000000), p->chan_kind,
-			    (unsigned long long)unstarted);
+		return pl__fail(
+		    r, -ETIMEDOUT,
+		    "the pool made no progress for %lld s (%s; %llu jobs never started)",
+		    (long long)(PL__STALL_NS / 1000000000), p->chan_kind,
+		    (unsigned long long)unstarted);
 	if (sd != 0)
-		return fail(r, sd, "pl_pool_shutdown: %s", strerror(-sd));
+		return pl__fail(r, sd, "pl_pool_shutdown: %s", strerror(-sd));
 	if (done > sent)
-		return fail(r, -EPROTO, "%llu jobs ran but only %llu were submitted",
-			    (unsigned long long)done, (unsigned long long)sent);
+		return pl__fail(r, -EPROTO, "%llu jobs ran but only %llu were submitted",
+				(unsigned long long)done, (unsigned long long)sent);
 	if (r->messages == 0)
-		return fail(r, -EIO, "nothing was measured (a window too short?)");
-	if (r->seconds > 0 && r->latency != NULL)
-		pl_result_extra(r, "inflight",
-				(double)r->messages / r->seconds * pl_hist_mean(r->latency) / 1e9);
+		return pl__fail(r, -EIO, "nothing was measured (a window too short?)");
+	pl__extra_inflight(r);
 	{
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -589,10 +424,7 @@ static int wp_run(void *state, struct pl_result *r)
 			pl_result_extra(r, "workers_per_cpu", (double)p->consumers / (double)cpus);
 			if (p->work_ns > 0)
 				pl_result_extra(r, "model_mps",
-						(double)(p->consumers < (unsigned long)cpus
-							     ? p->consumers
-							     : (unsigned)cpus) *
-						    1e9 / (double)p->work_ns);
+						pl__cpu_capacity_mps(p->consumers, p->work_ns));
 		}
 	}
 	return 0;

@@ -9,6 +9,8 @@
 
 #include <patlab/ctx.h>
 
+#include "helpers.h"
+
 static pthread_mutex_t note_lock = PTHREAD_MUTEX_INITIALIZER;
 static char note[512] = "(no note yet)";
 
@@ -90,18 +92,6 @@ bool pt_tsan(void)
 	return false;
 }
 
-static bool sanitized(void)
-{
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-	return true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-	return true;
-#endif
-#endif
-	return false;
-}
-
 static double watchdog_seconds;
 
 static void *watchdog(void *arg)
@@ -120,7 +110,7 @@ void pt_watchdog_start(double seconds)
 {
 	pthread_t t;
 
-	watchdog_seconds = seconds * pt_scale() * (sanitized() ? 5 : 1);
+	watchdog_seconds = seconds * pt_scale() * (pt_sanitized() ? 5 : 1);
 	if (pthread_create(&t, NULL, watchdog, NULL) != 0) {
 		fprintf(stderr, "cannot start the watchdog\n");
 		exit(1);

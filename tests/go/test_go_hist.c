@@ -40,9 +40,9 @@ static size_t n_qs;
 
 static void build_qlist(void)
 {
-	static const double extra[] = {0,	  1e-9,	   0.001,     0.01,     33.333333, 66.666667,
-				       99.9,	  99.99,   99.999,    99.9999,  100,	   150,
-				       12.3456789, 87.654321, 0.0000001, 49.99999, 50.00001};
+	static const double extra[] = {
+	    0,	     1e-9, 0.001, 0.01,	      33.333333, 66.666667, 99.9,     99.99,   99.999,
+	    99.9999, 100,  150,	  12.3456789, 87.654321, 0.0000001, 49.99999, 50.00001};
 	size_t len = 0;
 
 	for (int i = 1; i <= 200; i++)
@@ -96,7 +96,8 @@ static void compare(const char *name, const int64_t *v, size_t n)
 			CHECK(sscanf(line, "q %lf %lld", &q, &got) == 2);
 			if (q != qs[q_seen] || got != pl_hist_percentile(h, qs[q_seen]))
 				pt_fail(__FILE__, __LINE__, "%s: p%.17g: Go %lld, C %lld", name,
-					qs[q_seen], got, (long long)pl_hist_percentile(h, qs[q_seen]));
+					qs[q_seen], got,
+					(long long)pl_hist_percentile(h, qs[q_seen]));
 			q_seen++;
 			continue;
 		}

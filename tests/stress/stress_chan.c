@@ -57,7 +57,9 @@
 
 #include <patlab/patlab.h>
 
+#include "chan/park.h"
 #include "check.h"
+#include "helpers.h"
 
 #define MAX_SIDE 16
 #define STALL_S	 30 /* no operation completed anywhere for this long: a hang (x2 sanitized) */
@@ -145,28 +147,6 @@ struct tally {
 static uint64_t g_seed;
 static bool g_tsan;
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#else
-	atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
-
-/* jitter - a random tiny delay: usually none, 1/8 a spin of up to ~255 PAUSEs, rarely a yield. */
-static void jitter(uint64_t *rng)
-{
-	uint64_t r = pt_rand(rng);
-
-	if ((r & 7) == 0) {
-		for (unsigned i = (unsigned)(r >> 8) & 255; i > 0; i--)
-			cpu_relax();
-	} else if ((r & 255) == 1) {
-		sched_yield();
-	}
-}
-
 static uint64_t tag(const struct run *r, uint64_t idx)
 {
 	return idx * 0x9e3779b97f4a7c15ull ^ r->tag_seed;
@@ -211,7 +191,7 @@ static int send_one(struct worker *w, void *msg)
 		set_where(w, W_TRY_SEND);
 		while ((rc = pl_chan_try_send(r->ch, msg)) == -EAGAIN && --tries > 0) {
 			w->eagain++;
-			jitter(&w->rng);
+			pt_jitter(&w->rng);
 		}
 		if (rc == -EAGAIN) { /* bounded: capacity 0 needs a blocked partner */
 			set_where(w, W_SEND);
@@ -242,7 +222,7 @@ static void *producer(void *arg)
 		uint64_t idx = (uint64_t)w->id * r->n + seq;
 
 		r->payload[idx] = tag(r, idx);
-		jitter(&w->rng);
+		pt_jitter(&w->rng);
 		if (send_one(w, (void *)(uintptr_t)idx) == 0) {
 			atomic_store_explicit(&r->state[idx], ST_SENT, memory_order_relaxed);
 			w->sent++;
@@ -316,7 +296,7 @@ static int recv_one(struct worker *w)
 		while ((rc = pl_chan_try_recv(r->ch, &m)) == -EAGAIN && --tries > 0) {
 			CHECK(m == SENTINEL);
 			w->eagain++;
-			jitter(&w->rng);
+			pt_jitter(&w->rng);
 		}
 		if (rc == -EAGAIN) {
 			CHECK(m == SENTINEL);
@@ -354,7 +334,7 @@ static void *consumer(void *arg)
 	for (int i = 0; i < MAX_SIDE; i++)
 		w->last_seq[i] = -1;
 	for (;;) {
-		jitter(&w->rng);
+		pt_jitter(&w->rng);
 		rc = recv_one(w);
 		progress(w);
 		if (rc == -EPIPE)
@@ -477,14 +457,6 @@ static void wait_drained(struct run *r, uint64_t sent)
 	}
 }
 
-static void start(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	int rc = pthread_create(t, NULL, fn, arg);
-
-	if (rc != 0)
-		pt_fail(__FILE__, __LINE__, "pthread_create: %s", strerror(rc));
-}
-
 static void run_config(const char *kind, size_t cap, int np, int nc, uint64_t msgs,
 		       uint64_t cfg_seed, struct tally *tl)
 {
@@ -521,11 +493,11 @@ static void run_config(const char *kind, size_t cap, int np, int nc, uint64_t ms
 	for (int i = 0; i < np; i++)
 		r->prod[i] =
 		    (struct worker){.r = r, .id = i, .producer = true, .rng = pt_rand(&rng)};
-	start(&obs, observer, r);
+	pt_start(&obs, observer, r);
 	for (int i = 0; i < nc; i++)
-		start(&r->cons[i].tid, consumer, &r->cons[i]);
+		pt_start(&r->cons[i].tid, consumer, &r->cons[i]);
 	for (int i = 0; i < np; i++)
-		start(&r->prod[i].tid, producer, &r->prod[i]);
+		pt_start(&r->prod[i].tid, producer, &r->prod[i]);
 	for (int i = 0; i < np; i++) {
 		CHECK_EQ(pthread_join(r->prod[i].tid, NULL), 0);
 		sent += r->prod[i].sent;
@@ -652,20 +624,12 @@ int main(void)
 		struct pl_chan_kind_info info;
 		size_t caps[6];
 		int ncaps = 0;
-		pl_chan *probe;
 
 		if (only != NULL && strcmp(only, kind) != 0)
 			continue;
 		CHECK_EQ(pl_chan_kind_info(kind, &info), 0);
-		probe = pl_chan_new(kind, 1);
-		if (probe == NULL) {
-			if (errno != ENOSYS)
-				pt_fail(__FILE__, __LINE__, "pl_chan_new(%s, 1): %s", kind,
-					strerror(errno));
-			printf("kind %s: not available yet (ENOSYS): skipped\n", kind);
+		if (!pt_kind_ready(kind))
 			continue;
-		}
-		pl_chan_free(probe);
 		ran++;
 		if (info.rendezvous)
 			caps[ncaps++] = 0;

@@ -53,7 +53,9 @@
 
 #include <patlab/patlab.h>
 
+#include "chan/park.h"
 #include "check.h"
+#include "helpers.h"
 
 #define MAX_SIDE  8
 #define SEQ_LIMIT (1u << 16) /* messages per sender per round; the id space of the ledger */
@@ -165,28 +167,6 @@ struct tally {
 static uint64_t g_seed;
 static bool g_tsan;
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#else
-	atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
-
-/* jitter - a random tiny delay: usually none, 1/8 a spin of up to ~255 PAUSEs, rarely a yield. */
-static void jitter(uint64_t *rng)
-{
-	uint64_t r = pt_rand(rng);
-
-	if ((r & 7) == 0) {
-		for (unsigned i = (unsigned)(r >> 8) & 255; i > 0; i--)
-			cpu_relax();
-	} else if ((r & 255) == 1) {
-		sched_yield();
-	}
-}
-
 static void set_where(struct worker *w, enum where x)
 {
 	atomic_store_explicit(&w->where, x, memory_order_relaxed);
@@ -197,26 +177,9 @@ static void progress(struct worker *w)
 	atomic_fetch_add_explicit(&w->ops, 1, memory_order_relaxed);
 }
 
-static void start(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	int rc = pthread_create(t, NULL, fn, arg);
-
-	if (rc != 0)
-		pt_fail(__FILE__, __LINE__, "pthread_create: %s", strerror(rc));
-}
-
 static void *msg_of(int id, uint32_t seq)
 {
 	return (void *)(uintptr_t)((uint64_t)id * SEQ_LIMIT + seq);
-}
-
-static pl_chan *new_chan(const char *kind, size_t cap)
-{
-	pl_chan *ch = pl_chan_new(kind, cap);
-
-	if (ch == NULL)
-		pt_fail(__FILE__, __LINE__, "pl_chan_new(%s, %zu): %s", kind, cap, strerror(errno));
-	return ch;
 }
 
 /* ------------------------------------------------------------------ the monitor */
@@ -290,7 +253,7 @@ static struct round *round_new(const char *kind, size_t cap, const char *phase, 
 		for (int j = 0; j < MAX_SIDE; j++)
 			w->last_seq[j] = -1;
 	}
-	r->ch = new_chan(kind, cap);
+	r->ch = pt_chan_new(kind, cap);
 	return r;
 }
 
@@ -464,7 +427,7 @@ static void park_then_close(pl_chan *ch, bool sender, int k, uint64_t *rng, stru
 					.mode = (int)(pt_rand(rng) % 3),
 					.msg = sender ? (void *)(uintptr_t)(1000000 + i) : SENTINEL,
 					.arrived = &arrived};
-		start(&t[i], blocked_op, &b[i]);
+		pt_start(&t[i], blocked_op, &b[i]);
 	}
 	while (atomic_load(&arrived) < k)
 		pt_sleep_ns(100000);
@@ -491,7 +454,7 @@ static void phase_blocked(const char *kind, size_t cap, bool spsc, uint64_t *rng
 	if (cap != PL_CHAN_UNBOUNDED) {
 		pt_note("stress_close_cancel: kind %s cap %zu phase blocked: %d senders parked",
 			kind, cap, k);
-		ch = new_chan(kind, cap);
+		ch = pt_chan_new(kind, cap);
 		for (size_t i = 0; i < cap; i++)
 			CHECK_EQ(pl_chan_try_send(ch, (void *)(uintptr_t)i), 0);
 		CHECK_EQ(pl_chan_try_send(ch, SENTINEL), -EAGAIN);
@@ -524,7 +487,7 @@ static void phase_blocked(const char *kind, size_t cap, bool spsc, uint64_t *rng
 	/* Receivers parked on an empty channel. */
 	pt_note("stress_close_cancel: kind %s cap %zu phase blocked: %d receivers parked", kind,
 		cap, k);
-	ch = new_chan(kind, cap);
+	ch = pt_chan_new(kind, cap);
 	park_then_close(ch, false, k, rng, b);
 	for (int i = 0; i < k; i++) {
 		if (b[i].rc != -EPIPE)
@@ -572,7 +535,7 @@ static void *close_sender(void *arg)
 		} else if (x < 6) {
 			set_where(w, W_TRY_SEND);
 			while ((rc = pl_chan_try_send(r->ch, msg)) == -EAGAIN)
-				jitter(&w->rng);
+				pt_jitter(&w->rng);
 		} else {
 			cx = short_ctx(&w->rng);
 			set_where(w, W_TIMED_SEND);
@@ -601,7 +564,7 @@ static void *close_sender(void *arg)
 		if (r->shape == SH_EMPTY)
 			slow(w);
 		else
-			jitter(&w->rng);
+			pt_jitter(&w->rng);
 	}
 	set_where(w, W_DONE);
 	return NULL;
@@ -625,7 +588,7 @@ static void *close_receiver(void *arg)
 		} else if (x < 6) {
 			set_where(w, W_TRY_RECV);
 			while ((rc = pl_chan_try_recv(r->ch, &m)) == -EAGAIN)
-				jitter(&w->rng);
+				pt_jitter(&w->rng);
 		} else {
 			cx = short_ctx(&w->rng);
 			set_where(w, W_TIMED_RECV);
@@ -658,7 +621,7 @@ static void *close_receiver(void *arg)
 		if (r->shape == SH_FULL)
 			slow(w);
 		else
-			jitter(&w->rng);
+			pt_jitter(&w->rng);
 	}
 	set_where(w, W_DONE);
 	return NULL;
@@ -678,9 +641,9 @@ static void phase_close(const char *kind, size_t cap, bool spsc, uint64_t *rng, 
 		r->w[i].rng = pt_rand(rng);
 	pt_note("stress_close_cancel: kind %s cap %zu phase close: %d senders, %d receivers, %s",
 		kind, cap, ns, nr, shape_name[r->shape]);
-	start(&mon, monitor, r);
+	pt_start(&mon, monitor, r);
 	for (int i = 0; i < ns + nr; i++)
-		start(&r->w[i].tid, r->w[i].sender ? close_sender : close_receiver, &r->w[i]);
+		pt_start(&r->w[i].tid, r->w[i].sender ? close_sender : close_receiver, &r->w[i]);
 
 	/* The random moment: at once, after a short spin, or after up to 3 ms. */
 	switch (delay % 4) {
@@ -688,7 +651,7 @@ static void phase_close(const char *kind, size_t cap, bool spsc, uint64_t *rng, 
 		break;
 	case 1:
 		for (unsigned i = (unsigned)(delay >> 8) % 20000; i > 0; i--)
-			cpu_relax();
+			pl__cpu_relax();
 		break;
 	default:
 		pt_sleep_ns((int64_t)((delay >> 8) % 3000000));
@@ -809,7 +772,7 @@ static void *cancel_sender(void *arg)
 			break;
 		}
 		CHECK(rc == 0 || rc == -ECANCELED || rc == -ETIMEDOUT);
-		jitter(&w->rng);
+		pt_jitter(&w->rng);
 	}
 	set_where(w, W_DONE);
 	return NULL;
@@ -848,7 +811,7 @@ static void *cancel_receiver(void *arg)
 			break;
 		}
 		CHECK(rc == 0 || rc == -ECANCELED || rc == -ETIMEDOUT);
-		jitter(&w->rng);
+		pt_jitter(&w->rng);
 	}
 	set_where(w, W_DONE);
 	return NULL;
@@ -900,9 +863,9 @@ static void phase_cancel(const char *kind, size_t cap, bool spsc, uint64_t *rng,
 		r->w[i].rng = pt_rand(rng);
 	pt_note("stress_close_cancel: kind %s cap %zu phase cancel: %d senders, %d receivers", kind,
 		cap, ns, nr);
-	start(&mon, monitor, r);
+	pt_start(&mon, monitor, r);
 	for (int i = 0; i < ns + nr; i++)
-		start(&r->w[i].tid, r->w[i].sender ? cancel_sender : cancel_receiver, &r->w[i]);
+		pt_start(&r->w[i].tid, r->w[i].sender ? cancel_sender : cancel_receiver, &r->w[i]);
 
 	for (int a = 0; a < actions; a++) {
 		uint64_t x = pt_rand(rng);
@@ -911,7 +874,7 @@ static void phase_cancel(const char *kind, size_t cap, bool spsc, uint64_t *rng,
 			pt_sleep_ns((int64_t)((x >> 8) % 200000));
 		else
 			for (unsigned i = (unsigned)(x >> 8) % 4000; i > 0; i--)
-				cpu_relax();
+				pl__cpu_relax();
 		switch ((x >> 40) % 8) {
 		case 0:
 		case 1:
@@ -976,20 +939,12 @@ int main(void)
 		struct pl_chan_kind_info info;
 		size_t caps[5];
 		int ncaps = 0;
-		pl_chan *probe;
 
 		if (only != NULL && strcmp(only, kind) != 0)
 			continue;
 		CHECK_EQ(pl_chan_kind_info(kind, &info), 0);
-		probe = pl_chan_new(kind, 1);
-		if (probe == NULL) {
-			if (errno != ENOSYS)
-				pt_fail(__FILE__, __LINE__, "pl_chan_new(%s, 1): %s", kind,
-					strerror(errno));
-			printf("kind %s: not available yet (ENOSYS): skipped\n", kind);
+		if (!pt_kind_ready(kind))
 			continue;
-		}
-		pl_chan_free(probe);
 		ran++;
 		if (info.rendezvous)
 			caps[ncaps++] = 0;

@@ -50,7 +50,9 @@
 
 #include <patlab/patlab.h>
 
+#include "chan/park.h"
 #include "check.h"
+#include "helpers.h"
 #include "context/ctx_debug.h"
 
 #define MAX_TEAM  4
@@ -133,32 +135,6 @@ static void *monitor(void *arg)
 		pt_sleep_ns(5000000);
 	}
 	return NULL;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#else
-	atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
-
-static void start(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	int rc = pthread_create(t, NULL, fn, arg);
-
-	if (rc != 0)
-		pt_fail(__FILE__, __LINE__, "pthread_create: %s", strerror(rc));
-}
-
-static pl_chan *new_chan(const char *kind, size_t cap)
-{
-	pl_chan *ch = pl_chan_new(kind, cap);
-
-	if (ch == NULL)
-		pt_fail(__FILE__, __LINE__, "pl_chan_new(%s, %zu): %s", kind, cap, strerror(errno));
-	return ch;
 }
 
 static size_t pick_cap(const struct kind *k, uint64_t *rng)
@@ -330,7 +306,7 @@ static void scenario_team(const struct kind *k, size_t cap, uint64_t *rng, bool 
 
 	CHECK(t != NULL);
 	t->n = race || k->info.spsc ? 2 : 2 + (int)(pt_rand(rng) % (MAX_TEAM - 1));
-	t->ch = new_chan(k->name, cap);
+	t->ch = pt_chan_new(k->name, cap);
 	t->cap = cap;
 	t->sender_closes = race || (pt_rand(rng) & 1);
 	for (int i = 0; i < t->n; i++) {
@@ -349,7 +325,7 @@ static void scenario_team(const struct kind *k, size_t cap, uint64_t *rng, bool 
 	/* Receivers first, so that in the race shape the receiver is usually blocked when the
 	 * sender closes. */
 	for (int i = t->n - 1; i >= 0; i--)
-		start(&t->m[i].tid, member_main, &t->m[i]);
+		pt_start(&t->m[i].tid, member_main, &t->m[i]);
 	if (!t->sender_closes) {
 		uint64_t d = pt_rand(rng);
 
@@ -357,7 +333,7 @@ static void scenario_team(const struct kind *k, size_t cap, uint64_t *rng, bool 
 			pt_sleep_ns((int64_t)((d >> 8) % 300000));
 		else
 			for (unsigned i = (unsigned)(d >> 8) % 5000; i > 0; i--)
-				cpu_relax();
+				pl__cpu_relax();
 		CHECK_EQ(pl_chan_close(t->ch), 0);
 		team_put(t);
 	}
@@ -376,7 +352,7 @@ static void scenario_team(const struct kind *k, size_t cap, uint64_t *rng, bool 
 
 static void scenario_buffered(const struct kind *k, size_t cap, uint64_t *rng)
 {
-	pl_chan *ch = new_chan(k->name, cap);
+	pl_chan *ch = pt_chan_new(k->name, cap);
 	size_t room = cap == PL_CHAN_UNBOUNDED ? 1000 : cap;
 	size_t n = room == 0 ? 0 : (size_t)(pt_rand(rng) % (room + 1));
 	size_t drain = n == 0 ? 0 : (size_t)(pt_rand(rng) % (n + 1));
@@ -441,7 +417,7 @@ static void release_all(pl_ctx **cx, int n, uint64_t *rng)
 
 static void scenario_blocked(const struct kind *k, size_t cap, uint64_t *rng)
 {
-	pl_chan *ch = new_chan(k->name, cap);
+	pl_chan *ch = pt_chan_new(k->name, cap);
 	struct blocker b = {.ch = ch, .msg = SENTINEL};
 	pl_ctx *group = NULL, *own[2] = {NULL, NULL};
 	uint64_t how = pt_rand(rng) % 6;
@@ -483,7 +459,7 @@ static void scenario_blocked(const struct kind *k, size_t cap, uint64_t *rng)
 	}
 	CHECK(b.cx != NULL);
 
-	start(&t, blocker_main, &b);
+	pt_start(&t, blocker_main, &b);
 	while (!atomic_load(&b.arrived))
 		sched_yield();
 	if (how < 4) {
@@ -555,21 +531,13 @@ int main(void)
 
 	for (int i = 0; kinds[i] != NULL && g_nkinds < MAX_KINDS; i++) {
 		struct kind *k = &g_kinds[g_nkinds];
-		pl_chan *probe;
 
 		if (only != NULL && strcmp(only, kinds[i]) != 0)
 			continue;
 		k->name = kinds[i];
 		CHECK_EQ(pl_chan_kind_info(k->name, &k->info), 0);
-		probe = pl_chan_new(k->name, 1);
-		if (probe == NULL) {
-			if (errno != ENOSYS)
-				pt_fail(__FILE__, __LINE__, "pl_chan_new(%s, 1): %s", k->name,
-					strerror(errno));
-			printf("kind %s: not available yet (ENOSYS): skipped\n", k->name);
+		if (!pt_kind_ready(k->name))
 			continue;
-		}
-		pl_chan_free(probe);
 		if (k->info.spsc)
 			printf("kind %s: single producer/single consumer: teams of one sender and "
 			       "one receiver only\n",
@@ -583,7 +551,7 @@ int main(void)
 
 	g_parent = pl_ctx_with_cancel(NULL);
 	CHECK(g_parent != NULL);
-	start(&mon, monitor, NULL);
+	pt_start(&mon, monitor, NULL);
 	rng = g_seed;
 	iters = (uint64_t)((g_tsan ? 1500 : 6000) * pt_scale());
 	for (uint64_t i = 0; i < iters; i++) {

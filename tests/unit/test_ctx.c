@@ -20,6 +20,7 @@
 #include <patlab/ctx.h>
 
 #include "check.h"
+#include "helpers.h"
 #include "context/ctx_debug.h"
 #include "context/ctx_watch.h"
 
@@ -37,12 +38,6 @@ static long iters(long n)
 	if (pt_tsan())
 		v /= 10;
 	return v < 1 ? 1 : v;
-}
-
-static void start(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	if (pthread_create(t, NULL, fn, arg) != 0)
-		pt_fail(__FILE__, __LINE__, "pthread_create failed");
 }
 
 static void join(pthread_t t)
@@ -519,10 +514,10 @@ static void test_concurrent_cancel(uint64_t *rng)
 		atomic_init(&r.ready, 0);
 		for (int i = 0; i < nc; i++) {
 			who[i] = (struct racer){.r = &r, .idx = i};
-			start(&th[i], cancel_racer, &who[i]);
+			pt_start(&th[i], cancel_racer, &who[i]);
 		}
 		who[nc] = (struct racer){.r = &r, .idx = nc};
-		start(&th[nc], observer, &who[nc]);
+		pt_start(&th[nc], observer, &who[nc]);
 		while (atomic_load(&r.ready) < nc + 1)
 			sched_yield();
 		atomic_store(&r.go, 1);
@@ -571,8 +566,8 @@ static void test_first_cause_wins(uint64_t *rng)
 		b = (struct cause_race){.root = t.node[0], .cause = 2};
 		atomic_init(&a.go, 0);
 		atomic_init(&b.go, 0);
-		start(&ta, cause_racer, &a);
-		start(&tb, cause_racer, &b);
+		pt_start(&ta, cause_racer, &a);
+		pt_start(&tb, cause_racer, &b);
 		atomic_store(&b.go, 1);
 		atomic_store(&a.go, 1);
 		join(ta);
@@ -610,7 +605,7 @@ static void test_deadline_cancel_race(uint64_t *rng)
 		tree_build(&t, root, pt_tsan() ? 300 : 1000, 4);
 		atomic_init(&r.go, 0);
 		atomic_init(&r.ready, 0);
-		start(&th, observer, &who);
+		pt_start(&th, observer, &who);
 		while (atomic_load(&r.ready) < 1)
 			sched_yield();
 		atomic_store(&r.go, 1);
@@ -672,7 +667,7 @@ static void test_create_cancel_race(void)
 		pt_note("create/cancel race: round %ld", round);
 		CHECK(s.parent != NULL);
 		atomic_init(&s.cancelled, 0);
-		start(&th, spawner, &s);
+		pt_start(&th, spawner, &s);
 		/* Children created concurrently with the spawner's: all must see the cancel. */
 		for (int i = 0; i < 16; i++) {
 			kept[i] = pl_ctx_with_cancel(s.parent);
@@ -748,7 +743,7 @@ static void test_release_detaches(uint64_t *rng)
 	pthread_t th[4];
 	for (int i = 0; i < nt; i++) {
 		ch[i] = (struct churn){.parent = p, .n = iters(20000), .seed = pt_rand(rng)};
-		start(&th[i], churner, &ch[i]);
+		pt_start(&th[i], churner, &ch[i]);
 	}
 	for (int i = 0; i < nt; i++)
 		join(th[i]);
@@ -821,7 +816,7 @@ static void test_release_during_cancel(void)
 		}
 		atomic_init(&r.go, 0);
 		atomic_init(&r.ready, 0);
-		start(&th, release_all, &rl);
+		pt_start(&th, release_all, &rl);
 		while (atomic_load(&r.ready) < 1)
 			sched_yield();
 		atomic_store(&r.go, 1);
@@ -914,7 +909,7 @@ static void test_wait(void)
 
 	pt_note("wait: woken by a cancel from another thread");
 	struct delayed d = {.c = c, .delay_ns = 10 * MS, .cause = 21};
-	start(&th, cancel_later, &d);
+	pt_start(&th, cancel_later, &d);
 	CHECK_EQ(pl_ctx_wait(c, -1), -ECANCELED);
 	join(th);
 	CHECK_EQ(pl_ctx_cause(c), 21);
@@ -928,7 +923,7 @@ static void test_wait(void)
 	pl_ctx *leaf = pl_ctx_with_cancel(mid);
 	CHECK(root && mid && leaf);
 	d = (struct delayed){.c = root, .delay_ns = 10 * MS, .cause = 0};
-	start(&th, cancel_later, &d);
+	pt_start(&th, cancel_later, &d);
 	/* A long timeout that is not reached: the cancel comes first. */
 	CHECK_EQ(pl_ctx_wait(leaf, 100000 * MS), -ECANCELED);
 	join(th);
@@ -960,7 +955,7 @@ static void test_wait(void)
 	for (int i = 0; i < 4; i++) {
 		ws[i].c = i % 2 ? pl_ctx_with_cancel(root) : pl_ctx_retain(root);
 		CHECK(ws[i].c != NULL);
-		start(&ws[i].th, waiter_main, &ws[i]);
+		pt_start(&ws[i].th, waiter_main, &ws[i]);
 	}
 	pt_sleep_ns(5 * MS);
 	pl_ctx_cancel_cause(root, 31);
@@ -1084,7 +1079,7 @@ static void test_watch(void)
 		counted_init(&u.k);
 		atomic_init(&u.go, 0);
 		CHECK_EQ(pl__ctx_watch(u.c, &u.k.w), 0);
-		start(&th, unwatcher, &u);
+		pt_start(&th, unwatcher, &u);
 		atomic_store(&u.go, 1);
 		pl_ctx_cancel(u.c);
 		join(th);

@@ -32,6 +32,7 @@
 #include <patlab/patlab.h>
 
 #include "check.h"
+#include "helpers.h"
 
 #define MS	 1000000LL
 #define BLOCK_NS (200 * MS)
@@ -44,18 +45,6 @@
  * on a loaded machine, where its CPU share alone could fall under the bound.
  */
 #define MAX_SWITCHES 1000
-
-static bool sanitized(void)
-{
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-	return true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-	return true;
-#endif
-#endif
-	return false;
-}
 
 enum wake {
 	BY_SEND,
@@ -177,7 +166,7 @@ static void release(struct blocked *b)
 /* Block up to two threads at once for 200 ms, release them, check their CPU use. */
 static void run(const char *kind, struct blocked *b, int n)
 {
-	double bound = sanitized() ? 0.30 : 0.10;
+	double bound = pt_sanitized() ? 0.30 : 0.10;
 
 	for (int i = 0; i < n; i++) {
 		pt_note("%s: %s %s cap %zu, released by %s", kind, b[i].send ? "send" : "recv",

@@ -98,6 +98,18 @@ static void cx_wait_job(pl_ctx *cx, void *arg)
 	atomic_store(&w->returned, 1);
 }
 
+/* occupy - put a cx_wait_job on each of the @n workers of @p; return once all of them run. */
+static void occupy(pl_pool *p, struct gate *g, struct cx_waiter *w, int n)
+{
+	for (int i = 0; i < n; i++) {
+		w[i].g = g;
+		atomic_init(&w[i].rc, 1);
+		atomic_init(&w[i].returned, 0);
+		CHECK_EQ(pl_pool_submit(p, cx_wait_job, &w[i], NULL), 0);
+	}
+	gate_wait_arrived(g, n);
+}
+
 static atomic_long counted;
 static atomic_long counted_sum;
 static atomic_long bad_cx; /* jobs that saw a NULL or done context in a normal run */
@@ -429,13 +441,7 @@ static void test_expired(const char *kind, bool deadline)
 	gate_init(&g);
 	memset(e, 0, sizeof(e));
 	atomic_init(&col.calls, 0);
-	for (int i = 0; i < WORKERS; i++) {
-		w[i].g = &g;
-		atomic_init(&w[i].rc, 1);
-		atomic_init(&w[i].returned, 0);
-		CHECK_EQ(pl_pool_submit(p, cx_wait_job, &w[i], NULL), 0);
-	}
-	gate_wait_arrived(&g, WORKERS);
+	occupy(p, &g, w, WORKERS);
 	for (int i = 0; i < DEPTH; i++)
 		CHECK_EQ(pl_pool_submit(p, ledger_job, &e[i], NULL), 0);
 	b = (struct blocked_submit){.p = p, .e = &e[DEPTH], .rc = 1};
@@ -494,13 +500,7 @@ static void test_grace_runs_out(const char *kind, bool deadline)
 	gate_init(&g);
 	memset(e, 0, sizeof(e));
 	atomic_init(&col.calls, 0);
-	for (int i = 0; i < WORKERS; i++) {
-		w[i].g = &g;
-		atomic_init(&w[i].rc, 1);
-		atomic_init(&w[i].returned, 0);
-		CHECK_EQ(pl_pool_submit(p, cx_wait_job, &w[i], NULL), 0);
-	}
-	gate_wait_arrived(&g, WORKERS);
+	occupy(p, &g, w, WORKERS);
 	for (int i = 0; i < DEPTH; i++)
 		CHECK_EQ(pl_pool_submit(p, ledger_job, &e[i], NULL), 0);
 	if (deadline) {
@@ -545,13 +545,7 @@ static void test_expired_running_only(const char *kind)
 	}
 	gate_init(&g);
 	atomic_init(&col.calls, 0);
-	for (int i = 0; i < WORKERS; i++) {
-		w[i].g = &g;
-		atomic_init(&w[i].rc, 1);
-		atomic_init(&w[i].returned, 0);
-		CHECK_EQ(pl_pool_submit(p, cx_wait_job, &w[i], NULL), 0);
-	}
-	gate_wait_arrived(&g, WORKERS);
+	occupy(p, &g, w, WORKERS);
 	CHECK_EQ(pl_pool_shutdown(p, grace, collect, &col), -ETIMEDOUT);
 	CHECK_EQ(atomic_load(&col.calls), 0);
 	for (int i = 0; i < WORKERS; i++)

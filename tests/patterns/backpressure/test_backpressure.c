@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "helpers.h"
 
 #define MS INT64_C(1000000)
 #define US INT64_C(1000)
@@ -96,14 +97,6 @@ static bool kind_usable(const char *kind)
 	return true;
 }
 
-static bool is_spsc(const char *kind)
-{
-	struct pl_chan_kind_info info;
-
-	CHECK_EQ(pl_chan_kind_info(kind, &info), 0);
-	return info.spsc;
-}
-
 /* ------------------------------------------------------------------ ingress */
 
 static void test_names_and_args(void)
@@ -153,7 +146,7 @@ static void test_names_and_args(void)
 	CHECK(pl_ingress_new(&o) == NULL && errno == EINVAL);
 	o.chan_opts = NULL;
 	for (const char *const *k = pl_chan_kinds(); *k != NULL; k++) {
-		if (!is_spsc(*k))
+		if (!pt_kind_spsc(*k))
 			continue;
 		o.chan_kind = *k;
 		o.policy = PL_BP_DROP_OLDEST;
@@ -334,7 +327,7 @@ static void test_free_owned(const char *kind)
 	pl_ingress *in;
 
 	pt_note("%s: owned items freed by the callback", kind);
-	if (is_spsc(kind))
+	if (pt_kind_spsc(kind))
 		o.policy = PL_BP_REJECT;
 	else
 		o.policy = PL_BP_DROP_OLDEST;
@@ -889,14 +882,6 @@ static void test_limiter_wait(void)
 
 /* ------------------------------------------------------------------ the workload */
 
-static double extra(const struct pl_result *r, const char *name)
-{
-	for (unsigned i = 0; i < r->n_extras; i++)
-		if (strcmp(r->extras[i].name, name) == 0)
-			return r->extras[i].value;
-	pt_fail(__FILE__, __LINE__, "no extra '%s'", name);
-}
-
 /*
  * test_workload - the "backpressure" pattern through the vtable, every kind and policy, by
  * message count: every measured offer ends delivered, dropped or rejected (exactly), nothing
@@ -941,7 +926,7 @@ static void test_workload(void)
 			pl_params_init(&p);
 			p.chan_kind = *k;
 			p.policy = *pol;
-			p.producers = is_spsc(*k) ? 1 : 2;
+			p.producers = pt_kind_spsc(*k) ? 1 : 2;
 			p.consumers = 1;
 			p.queue_depth = 8;
 			p.work_ns = 20 * US;
@@ -953,7 +938,7 @@ static void test_workload(void)
 			rc = pl_pattern_run(pat, &p, &r);
 			if (rc == -ENOTSUP) {
 				/* Only drop_oldest on a single-receiver kind. */
-				CHECK(is_spsc(*k) && strcmp(*pol, "drop_oldest") == 0);
+				CHECK(pt_kind_spsc(*k) && strcmp(*pol, "drop_oldest") == 0);
 				CHECK(r.why[0] != '\0');
 				continue;
 			}
@@ -963,10 +948,10 @@ static void test_workload(void)
 			CHECK_EQ(r.messages + r.dropped + r.rejected, messages);
 			CHECK_EQ(h->count, r.messages);
 			CHECK(r.seconds > 0);
-			CHECK(extra(&r, "peak_occupancy") <= 8);
-			CHECK(extra(&r, "peak_occupancy") >= 1);
-			CHECK_EQ(extra(&r, "offered"), messages);
-			CHECK(extra(&r, "shed") + extra(&r, "evicted") <= (double)r.dropped);
+			CHECK(pt_extra(&r, "peak_occupancy") <= 8);
+			CHECK(pt_extra(&r, "peak_occupancy") >= 1);
+			CHECK_EQ(pt_extra(&r, "offered"), messages);
+			CHECK(pt_extra(&r, "shed") + pt_extra(&r, "evicted") <= (double)r.dropped);
 			if (strcmp(*pol, "block") == 0) {
 				CHECK_EQ(r.dropped, 0);
 				CHECK_EQ(r.rejected, 0);
@@ -1000,11 +985,11 @@ int main(void)
 			continue;
 		}
 		for (int p = 0; p < 5; p++) {
-			if (p == PL_BP_DROP_OLDEST && is_spsc(*k))
+			if (p == PL_BP_DROP_OLDEST && pt_kind_spsc(*k))
 				continue;
 			test_policy(*k, (enum pl_bp_policy)p);
 		}
-		if (!is_spsc(*k))
+		if (!pt_kind_spsc(*k))
 			test_drop_oldest_order(*k);
 		test_free_drops(*k);
 		test_free_owned(*k);

@@ -13,19 +13,12 @@
  *   unknown policy is -EINVAL.
  */
 #include "check.h"
+#include "helpers.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include <patlab/patlab.h>
-
-static double extra(const struct pl_result *r, const char *name)
-{
-	for (unsigned i = 0; i < r->n_extras; i++)
-		if (strcmp(r->extras[i].name, name) == 0)
-			return r->extras[i].value;
-	pt_fail(__FILE__, __LINE__, "extra %s missing", name);
-}
 
 static int run(const char *kind, const char *policy, unsigned fanout, unsigned depth,
 	       uint64_t messages, int64_t timeout_ns, pl_hist *h, struct pl_result *r)
@@ -66,17 +59,17 @@ static void check_point(const char *kind, const char *policy, int64_t timeout_ns
 	CHECK_EQ(h->count, want);
 	CHECK_EQ(r.lost, 0);
 	CHECK(r.seconds > 0);
-	CHECK_EQ(extra(&r, "leaves"), leaves);
-	CHECK_EQ(extra(&r, "tree_nodes"), nodes);
-	CHECK_EQ(extra(&r, "reps"), 3);
-	CHECK(extra(&r, "all_stopped_max_ns") >= extra(&r, "all_stopped_p50_ns"));
-	CHECK(extra(&r, "all_stopped_max_ns") >= (double)pl_hist_percentile(h, 50));
-	CHECK(extra(&r, "poll_check_ns") > 0);
-	CHECK(extra(&r, "poll_check_deadline_ns") > 0);
+	CHECK_EQ(pt_extra(&r, "leaves"), leaves);
+	CHECK_EQ(pt_extra(&r, "tree_nodes"), nodes);
+	CHECK_EQ(pt_extra(&r, "reps"), 3);
+	CHECK(pt_extra(&r, "all_stopped_max_ns") >= pt_extra(&r, "all_stopped_p50_ns"));
+	CHECK(pt_extra(&r, "all_stopped_max_ns") >= (double)pl_hist_percentile(h, 50));
+	CHECK(pt_extra(&r, "poll_check_ns") > 0);
+	CHECK(pt_extra(&r, "poll_check_deadline_ns") > 0);
 	if (timeout_ns == 0)
-		CHECK(extra(&r, "cancel_call_p50_ns") > 0);
+		CHECK(pt_extra(&r, "cancel_call_p50_ns") > 0);
 	else
-		CHECK(extra(&r, "late_reps") >=
+		CHECK(pt_extra(&r, "late_reps") >=
 		      0); /* late ones are discarded, not counted in reps */
 }
 

@@ -50,6 +50,7 @@
 #include <patlab/ctx.h>
 
 #include "check.h"
+#include "helpers.h"
 #include "svc_harness.h"
 
 /* Totals over all rounds, printed at the end (coverage: each outcome must occur somewhere). */
@@ -466,22 +467,10 @@ static void run_round(const char *bin, unsigned k, uint64_t *rng, int64_t step_n
 	free(r);
 }
 
-static bool sanitized_build(void)
-{
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-	return true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-	return true;
-#endif
-#endif
-	return false;
-}
-
 int main(int argc, char **argv)
 {
 	uint64_t rng;
-	bool sanitized = sanitized_build();
+	bool sanitized = pt_sanitized();
 	unsigned rounds;
 	int64_t step_ns;
 

@@ -27,6 +27,7 @@
 #include <patlab/shutdown.h>
 
 #include "check.h"
+#include "helpers.h"
 #include "graceful_shutdown/proto.h"
 
 extern const struct pl_pattern pl__pattern_graceful_shutdown;
@@ -419,14 +420,6 @@ static void test_burn(void)
 
 /* ------------------------------------------------------------------ workload */
 
-static double extra(const struct pl_result *r, const char *name)
-{
-	for (unsigned i = 0; i < r->n_extras; i++)
-		if (strcmp(r->extras[i].name, name) == 0)
-			return r->extras[i].value;
-	pt_fail(__FILE__, __LINE__, "no extra '%s'", name);
-}
-
 static void test_workload(void)
 {
 	const struct pl_pattern *pat = &pl__pattern_graceful_shutdown;
@@ -457,13 +450,14 @@ static void test_workload(void)
 		CHECK_EQ(h->count, 3);
 		CHECK_EQ(r.lost, 0);
 		CHECK_EQ(r.rejected, 0);
-		double sum = extra(&r, "done") + extra(&r, "cancelled") + extra(&r, "returned");
+		double sum =
+		    pt_extra(&r, "done") + pt_extra(&r, "cancelled") + pt_extra(&r, "returned");
 
 		CHECK(sum > 11.999 && sum < 12.001);
-		CHECK(extra(&r, "in_flight") <= 12.0);
+		CHECK(pt_extra(&r, "in_flight") <= 12.0);
 		if (g == 2) {
-			CHECK(extra(&r, "done") > 11.999);
-			CHECK(extra(&r, "expired_frac") == 0);
+			CHECK(pt_extra(&r, "done") > 11.999);
+			CHECK(pt_extra(&r, "expired_frac") == 0);
 		}
 	}
 	/* Points it cannot run. */

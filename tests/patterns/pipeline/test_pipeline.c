@@ -13,6 +13,7 @@
  * Items are heap-allocated so that ASan sees a double delivery or a lost item.
  */
 #include "check.h"
+#include "helpers.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -148,23 +149,6 @@ static struct item *new_item(unsigned producer, unsigned idx)
 	return it;
 }
 
-/* kind_can - the kind exists in this build with this capacity. */
-static bool kind_can(const char *kind, size_t depth)
-{
-	pl_chan *ch = pl_chan_new(kind, depth);
-
-	pl_chan_free(ch);
-	return ch != NULL;
-}
-
-static bool is_spsc(const char *kind)
-{
-	struct pl_chan_kind_info info;
-
-	CHECK_EQ(pl_chan_kind_info(kind, &info), 0);
-	return info.spsc;
-}
-
 /* ---------------------------------------------------------------- arguments */
 
 static int nop(pl_ctx *cx, void *in, void **out, void *user)
@@ -261,7 +245,7 @@ static void test_spsc_placement(void)
 			     .in_depth = PL_PIPELINE_DEPTH_DEFAULT};
 	pl_pipeline *pl;
 
-	if (!kind_can("spsc", 4)) {
+	if (!pt_kind_can("spsc", 4)) {
 		fprintf(stderr, "spsc not built: placement test skipped\n");
 		return;
 	}
@@ -805,14 +789,14 @@ int main(void)
 	test_error_after_cancel();
 	test_parent();
 	for (const char *const *k = kinds; *k != NULL; k++) {
-		const bool spsc = is_spsc(*k);
+		const bool spsc = pt_kind_spsc(*k);
 		/* A kind that serves only 1:1 links gets a chain of single workers. */
 		const struct topo wide = {.stages = 3, .workers = {1, 3, 2}, .producers = 1};
 		const struct topo many = {.stages = 2, .workers = {2, 2}, .producers = 3};
 		const struct topo chain = {.stages = 3, .workers = {1, 1, 1}, .producers = 1};
 		const struct topo *one = spsc ? &chain : &wide;
 
-		if (!kind_can(*k, 1)) {
+		if (!pt_kind_can(*k, 1)) {
 			fprintf(stderr, "kind %s not built here: skipped\n", *k);
 			continue;
 		}
@@ -821,7 +805,7 @@ int main(void)
 			run_drain(*k, 8, ord, one, 300, seed + 1);
 			if (!spsc)
 				run_drain(*k, 4, ord, &many, 150, seed + 2);
-			if (kind_can(*k, 0))
+			if (pt_kind_can(*k, 0))
 				run_drain(*k, 0, ord, one, 200, seed + 3);
 			run_cancel_blocked(*k, 2, ord, one, false);
 			run_cancel_blocked(*k, 2, ord, one, true);
@@ -830,7 +814,7 @@ int main(void)
 			test_free_running(*k, ord, one);
 		}
 		run_exactly_once(*k, 2, one, 2000);
-		if (kind_can(*k, PL_CHAN_UNBOUNDED))
+		if (pt_kind_can(*k, PL_CHAN_UNBOUNDED))
 			run_drain(*k, PL_CHAN_UNBOUNDED, false, one, 300, seed + 4);
 		test_tombstone(*k);
 		if (!spsc) {

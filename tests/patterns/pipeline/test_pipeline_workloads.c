@@ -7,29 +7,13 @@
  * looks at a time.
  */
 #include "check.h"
+#include "helpers.h"
 
 #include <errno.h>
-#include <string.h>
 
 #include <patlab/chan.h>
 #include <patlab/hist.h>
 #include <patlab/pattern.h>
-
-static bool kind_can(const char *kind, size_t depth)
-{
-	pl_chan *ch = pl_chan_new(kind, depth);
-
-	pl_chan_free(ch);
-	return ch != NULL;
-}
-
-static bool is_spsc(const char *kind)
-{
-	struct pl_chan_kind_info info;
-
-	CHECK_EQ(pl_chan_kind_info(kind, &info), 0);
-	return info.spsc;
-}
 
 /* run - one point by count; returns the result code, checks the books when it ran. */
 static int run(const struct pl_pattern *pat, struct pl_params *p, struct pl_result *r)
@@ -76,7 +60,7 @@ static void test_worker_pool(const char *kind)
 	p.warmup_s = 0.01;
 	pt_note("worker_pool %s by count", kind);
 	rc = run(pat, &p, &r);
-	if (is_spsc(kind)) {
+	if (pt_kind_spsc(kind)) {
 		CHECK_EQ(rc, -ENOTSUP);
 		fprintf(stderr, "worker_pool %s skipped: %s\n", kind, r.why);
 		return;
@@ -99,7 +83,7 @@ static void test_worker_pool(const char *kind)
 	p.messages = 200;
 	pt_note("worker_pool %s depth 0", kind);
 	rc = run(pat, &p, &r);
-	CHECK_EQ(rc, kind_can(kind, 0) ? 0 : -ENOTSUP);
+	CHECK_EQ(rc, pt_kind_can(kind, 0) ? 0 : -ENOTSUP);
 
 	/* An unbounded queue under closed-loop submitters only fills memory: skipped. */
 	p.queue_depth = PL_CHAN_UNBOUNDED;
@@ -128,7 +112,7 @@ static void test_pipeline(const char *kind)
 		p.warmup_s = 0.01;
 		pt_note("pipeline %s %s 2p 3 stages x2", kind, policies[i]);
 		rc = run(pat, &p, &r);
-		if (is_spsc(kind)) {
+		if (pt_kind_spsc(kind)) {
 			/* Two producers share link 0, two workers the bottleneck's links. */
 			CHECK_EQ(rc, -ENOTSUP);
 			fprintf(stderr, "pipeline %s skipped: %s\n", kind, r.why);
@@ -167,7 +151,7 @@ int main(void)
 {
 	pt_watchdog_start(120);
 	for (const char *const *k = pl_chan_kinds(); *k != NULL; k++) {
-		if (!kind_can(*k, 1)) {
+		if (!pt_kind_can(*k, 1)) {
 			fprintf(stderr, "kind %s not built here: skipped\n", *k);
 			continue;
 		}
