@@ -300,6 +300,13 @@ static int send(struct call *c, unsigned i, bool hedge)
 	int rc;
 
 	PL_CHECK(pthread_mutex_lock(&c->lock));
+	if (c->decided) {
+		/* Decided since the caller looked (it dropped the lock to send): sending now
+		 * would start a job after decide() abandoned the queued ones, and a structured
+		 * caller could return while it runs. Moot. */
+		PL_CHECK(pthread_mutex_unlock(&c->lock));
+		return 0;
+	}
 	s->state = S_QUEUED;
 	s->sent_ns = pl_now_ns();
 	c->sent++;
