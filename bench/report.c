@@ -287,7 +287,11 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 	for (size_t k = 0; k < nk && have_go; k++)
 		if (!key_is_go(kinds[k]) && strcmp(kinds[k], "-") != 0)
 			vs_go[n_vs++] = k;
-	for (int table = 0; table < 2; table++) {
+	/* No latency recorded (--no-latency): no latency table rather than a table of zeros. */
+	bool any_lat = false;
+	for (size_t i = 0; i < run->n_rows && !any_lat; i++)
+		any_lat = strcmp(run->rows[i].pattern, pattern) == 0 && run->rows[i].lat.max > 0;
+	for (int table = 0; table < (any_lat ? 2 : 1); table++) {
 		if (o->md) {
 			fprintf(o->f, "\n### %s: %s\n\n", pattern,
 				table == 0 ? (rt ? "round trips, M/s, median (min-max)"

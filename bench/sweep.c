@@ -834,9 +834,13 @@ int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, cha
 	}
 	if (o->ratio && (o->producers || o->consumers))
 		return err_msg(err, n, "--ratio cannot be combined with --producers/--consumers");
-	for (size_t s = 0; s < plan->n_sub; s++)
+	for (size_t s = 0; s < plan->n_sub; s++) {
+		/* `run` measures one point: without --chan, the default kind (mutex), not all. */
+		if (single && o->chan == NULL)
+			parse_kinds(pl_chan_kinds()[0], &plan->sub[s], err, n);
 		if ((e = apply_overrides(o, &plan->sub[s], err, n)))
 			return e;
+	}
 	if (o->reps) {
 		if ((e = parse_count("--reps", o->reps, 1, 1000, &v, true, err, n)))
 			return e;

@@ -119,16 +119,6 @@ static inline void unlock(struct lock *l)
  */
 #define FAST_POLLS 128
 
-/*
- * On channels larger than BATCH, a blocked sender waits for BATCH free slots (a blocked
- * receiver for BATCH messages) while it polls fast, before it takes the lock: the other side
- * then runs that many operations with the lock's line in its own cache instead of trading it
- * for every message (measured: +30% at capacity 64, neutral at 1024). Afterwards one slot
- * (message) is enough. It only applies to an operation that would block anyway, and delays it
- * by at most the fast-poll phase.
- */
-#define BATCH 32
-
 struct poller {
 	struct pl__spin sp;
 	unsigned polls;
@@ -149,12 +139,6 @@ static inline bool poller_once(struct poller *p)
 		return true;
 	}
 	return pl__spin_once(&p->sp);
-}
-
-/* poller_want - how many free slots (messages) a polling sender (receiver) waits for now. */
-static inline size_t poller_want(const struct poller *p, size_t cap)
-{
-	return p->polls < FAST_POLLS && cap > BATCH ? BATCH : 1;
 }
 
 /* ----------------------------------------------------------------------- the waiters */
@@ -540,7 +524,7 @@ static int mutex_send(pl_chan *ch, void *msg, pl_ctx *cx)
 		s = snap(c);
 		/* To the lock when the send can complete, or to park behind parked senders. */
 		if (more && !(s & (SNAP_CLOSED | SNAP_RECVQ | SNAP_SENDQ)) &&
-		    (s >> SNAP_SHIFT) + poller_want(&p, c->cap) > c->cap)
+		    (s >> SNAP_SHIFT) >= c->cap)
 			continue;
 		lock(&c->h.lk);
 		rc = send_locked(c, msg, &wk);
@@ -591,7 +575,7 @@ static int mutex_recv(pl_chan *ch, void **msg, pl_ctx *cx)
 
 		s = snap(c);
 		if (more && !(s & (SNAP_CLOSED | SNAP_SENDQ | SNAP_RECVQ)) &&
-		    (s >> SNAP_SHIFT) < poller_want(&p, c->cap))
+		    (s >> SNAP_SHIFT) == 0)
 			continue;
 		lock(&c->h.lk);
 		rc = recv_locked(c, msg, &wk);

@@ -60,7 +60,7 @@ expect_usage_error "cannot be combined" sweep --ratio 1:1 --producers 2
 expect_usage_error "unknown option '--bogus'" sweep --bogus
 expect_usage_error "unknown option '--bogus'" run --bogus
 expect_usage_error "needs a value" sweep --chan
-expect_usage_error "unknown preset 'nosuch' (valid: quick, full)" sweep --preset nosuch
+expect_usage_error "unknown preset 'nosuch' (valid: quick, full, ci)" sweep --preset nosuch
 expect_usage_error "one value per parameter" run --chan mutex,lockfree
 expect_usage_error "exclude each other" sweep --seconds 1 --messages 5
 expect_usage_error "bad value" sweep --reps 0
