@@ -6,7 +6,7 @@
  * Internal: how threads wait. Spin briefly, then park on a futex.
  *
  * - pl__futex_wait/wake: the raw futex, with an absolute CLOCK_MONOTONIC deadline.
- * - struct pl__spin: the spin phase (short rounds of PAUSEs, then sched_yield()) bounded by a
+ * - struct pl__spin: the spin phase (single-PAUSE polls, then sched_yield()) bounded by a
  *   budget of the waiting thread's own CPU time (pl_chan_opts.spin_ns), the clock read only
  *   once the PAUSE rounds are spent.
  * - struct pl__evc: an eventcount (Vyukov). A waiter announces itself (prepare), re-checks its
