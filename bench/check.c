@@ -831,6 +831,8 @@ static void fill_cells(const struct report *rp, const struct res *r, char cells[
 	fmt_p(r->p, cells[5], 64);
 	if (rp->kind == IN_ICOUNT)
 		snprintf(cells[6], 64, "exact");
+	else if (r->label == all_label)
+		snprintf(cells[6], 64, "%zu configs", r->nb);
 	else
 		snprintf(cells[6], 64, "%zu/%zu%s", r->nb, r->nc, r->exact ? "" : " ~");
 	snprintf(cells[7], 64, "%.3g%%", r->thr * 100);
@@ -1241,11 +1243,8 @@ static int compare_one(const struct check_opts *o, const struct pb_run *rb, cons
 
 	for (size_t i = 0; i < c->nb; i++)
 		xb[i] = row_metric(&rb->rows[c->ib[i]], m);
-	for (size_t i = 0; i < c->nc; i++) {
+	for (size_t i = 0; i < c->nc; i++)
 		xc[i] = row_metric(&rc->rows[c->ic[i]], m);
-		/* cost = base / cur for throughput, cur / base for latency */
-		xc[i] = metrics[m].higher_better ? xc[i] * factor : xc[i] / factor;
-	}
 	memset(r, 0, sizeof(*r));
 	r->label = c->label;
 	r->metric = m;
@@ -1253,7 +1252,7 @@ static int compare_one(const struct check_opts *o, const struct pb_run *rb, cons
 	r->nc = c->nc;
 	r->thr = threshold_of(o, m);
 	r->mb = pb_median(xb, c->nb);
-	r->mc = pb_median(xc, c->nc);
+	r->mc = pb_median(xc, c->nc); /* as measured: the report shows it unscaled */
 	r->lo = r->hi = r->p = NAN;
 	if (r->mb == 0 && r->mc == 0) {
 		r->change = NAN; /* e.g. --no-latency on both sides */
@@ -1262,7 +1261,11 @@ static int compare_one(const struct check_opts *o, const struct pb_run *rb, cons
 		free(xc);
 		return 0;
 	}
-	r->change = cost_of(m, r->mb, r->mc) - 1;
+	/* Everything below compares the rescaled current samples (cost = base / cur for
+	 * throughput, cur / base for latency), so the change is relative to the factor. */
+	for (size_t i = 0; i < c->nc; i++)
+		xc[i] = metrics[m].higher_better ? xc[i] * factor : xc[i] / factor;
+	r->change = cost_of(m, r->mb, pb_median(xc, c->nc)) - 1;
 	e = pb_mwu_test(xc, c->nc, xb, c->nb, &t);
 	if (e == 0)
 		e = pb_bootstrap_ratio(xb, c->nb, xc, c->nc, o->resamples, CI_LEVEL,
