@@ -112,9 +112,9 @@ static inline void unlock(struct lock *l)
 /* -------------------------------------------------------------- polling without the lock */
 
 /*
- * Waiting without the lock: FAST_POLLS polls one PAUSE apart (~3 us), then pl__spin (longer
- * PAUSE rounds, then sched_yield() until the budget is spent). A hand-off between two cores
- * takes ~100 ns here; pl__spin's exponential backoff alone would overshoot it by microseconds.
+ * Waiting without the lock: FAST_POLLS polls one PAUSE apart (~3 us), then pl__spin (more
+ * single-PAUSE polls, then sched_yield() until the budget is spent). A hand-off between two
+ * cores takes ~100 ns here, so every poll comes right after a PAUSE, never after a long round.
  * Polling a word costs its writer one cache-line transfer per change, nothing more.
  */
 #define FAST_POLLS 128

@@ -8,7 +8,7 @@
  * - pl__futex_wait/wake: the raw futex, with an absolute CLOCK_MONOTONIC deadline.
  * - struct pl__spin: the spin phase (single-PAUSE polls, then sched_yield()) bounded by a
  *   budget of the waiting thread's own CPU time (pl_chan_opts.spin_ns), the clock read only
- *   once the PAUSE rounds are spent.
+ *   once the PAUSE polls are spent.
  * - struct pl__evc: an eventcount (Vyukov). A waiter announces itself (prepare), re-checks its
  *   condition, then sleeps on the sequence word only if nothing was notified since; a notifier
  *   that finds no waiter pays a fence and one load. No wakeup can be lost between a waiter's

@@ -50,8 +50,8 @@ typedef struct pl_chan pl_chan;
 /*
  * struct pl_chan_opts - tuning for pl_chan_new_opts(). Start from pl_chan_opts_default():
  * a zeroed struct means "spin 0 ns", i.e. park at once.
- * @spin_ns: how much of its own CPU time a blocked operation spends polling (a few PAUSE
- *           rounds, then sched_yield()) before it parks. CPU time, not wall time, so that
+ * @spin_ns: how much of its own CPU time a blocked operation spends polling (~128 PAUSE
+ *           polls, then sched_yield()) before it parks. CPU time, not wall time, so that
  *           waiters keep yielding rather than parking when threads outnumber cores. 0 parks
  *           at once. Kinds without a spin phase ignore it.
  */
