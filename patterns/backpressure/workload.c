@@ -388,13 +388,8 @@ static int bp_setup(const struct pl_params *p, void **state, struct pl_result *r
 	}
 	w->in = pl_ingress_new(&io);
 	if (w->in == NULL) {
-		if (errno == ENOSYS)
-			err = pl__fail(r, -ENOTSUP,
-				       "kind %s is not implemented in this build (ENOSYS)",
-				       p->chan_kind);
-		else
-			err = pl__fail(r, -errno, "pl_ingress_new(%s, %zu): %s", p->chan_kind,
-				       p->queue_depth, strerror(errno));
+		err = pl__fail(r, -errno, "pl_ingress_new(%s, %zu): %s", p->chan_kind,
+			       p->queue_depth, strerror(errno));
 		goto out;
 	}
 	*state = w;

@@ -69,10 +69,7 @@ pl_chan *pl__new_chan(const struct pl_params *p, struct pl_result *r, int *err)
 	ch = pl_chan_new_opts(p->chan_kind, p->queue_depth, &o);
 	if (ch != NULL)
 		return ch;
-	if (errno == ENOSYS)
-		*err = pl__fail(r, -ENOTSUP, "kind %s is not implemented in this build (ENOSYS)",
-				p->chan_kind);
-	else if (errno == EINVAL)
+	if (errno == EINVAL)
 		*err = pl__fail(r, -ENOTSUP, "kind %s refuses capacity %zu", p->chan_kind,
 				p->queue_depth);
 	else

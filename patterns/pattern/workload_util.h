@@ -84,8 +84,8 @@ int64_t pl__spin_ns(const struct pl_params *p);
 
 /*
  * pl__new_chan - a channel of the point's kind, depth and spin budget.
- * Returns it, or NULL with *@err and @r->why set: -ENOTSUP when the kind is not in this build
- * (ENOSYS) or refuses the depth (EINVAL), else -errno.
+ * Returns it, or NULL with *@err and @r->why set: -ENOTSUP when the kind refuses the depth
+ * (EINVAL), else -errno.
  */
 pl_chan *pl__new_chan(const struct pl_params *p, struct pl_result *r, int *err);
 
