@@ -119,6 +119,17 @@ def cycle(a, tmp):
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
     try:
         return run_cycle(a, proc, sock_path, ledger, log, t_spawn, deadline)
+    except OSError as e:
+        # A service that fails at start-up may accept a connection before it exits (the
+        # client then sees a reset): its exit status and log say why, not the socket error.
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            raise e
+        if proc.returncode != 0:
+            raise CycleError(f"patlab-svc exited with {proc.returncode} ({e}): "
+                             + tail(log)) from e
+        raise
     finally:
         if proc.poll() is None:
             proc.kill()
