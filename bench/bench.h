@@ -74,6 +74,7 @@ struct pb_row {
 	double rate;
 	int64_t spin_ns; /* the effective budget (the kind default resolved) */
 	int64_t timeout_ns;
+	char pin[16]; /* pl_pin_name(); "none" in files written before the column existed */
 	unsigned rep; /* 1-based */
 	double warmup_s;
 	uint64_t seed;
@@ -125,13 +126,13 @@ void pb_run_free(struct pb_run *run);
 
 #define PB_MAX_LIST  64
 #define PB_MAX_KINDS 16
-#define PB_MAX_SUB   8
+#define PB_MAX_SUB   16
 
 /* struct pb_opts - the command line, as given (NULL / false: not given). */
 struct pb_opts {
 	const char *preset;
 	const char *pattern, *chan, *producers, *consumers, *ratio, *depth, *stages, *work, *rate,
-	    *policy, *spin, *timeout, *gomaxprocs;
+	    *policy, *spin, *timeout, *pin, *gomaxprocs;
 	const char *reps, *warmup, *seconds, *messages, *seed;
 	const char *out;
 	bool quiet;
@@ -151,6 +152,7 @@ struct pb_subgrid {
 	size_t n_topos;
 	unsigned prod[PB_MAX_LIST], cons[PB_MAX_LIST];
 	struct pb_nums depth, stages, work, rate, spin, timeout;
+	struct pb_nums pin; /* enum pl_pin values */
 	size_t n_policies;
 	const char *policies[PB_MAX_LIST];
 	bool zero_rendezvous_only; /* depth 0 only for kinds with rendezvous (presets) */

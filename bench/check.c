@@ -6,7 +6,7 @@
  *
  * Timing (results.csv of `patlab sweep`, or a run folder holding one). Rows are joined on the
  * configuration columns (pattern, chan_kind, producers, consumers, stages, queue_depth,
- * work_ns, rate_target, policy, spin_ns, timeout_ns); the repetitions of a configuration are
+ * work_ns, rate_target, policy, spin_ns, timeout_ns, pin); the repetitions of a configuration are
  * its sample. Per configuration and metric (--metric):
  *   - the ratio of medians current / baseline, turned into a *change in cost*: for throughput
  *     (higher is better) the change of the time per message, base / cur - 1; for latency
@@ -62,7 +62,8 @@ const char pb_check_usage[] =
     "one), or both instruction-count CSVs of scripts/icount.\n"
     "\n"
     "Timing: rows are joined on the configuration columns (pattern, chan_kind, producers,\n"
-    "consumers, stages, queue_depth, work_ns, rate_target, policy, spin_ns, timeout_ns); each\n"
+    "consumers, stages, queue_depth, work_ns, rate_target, policy, spin_ns, timeout_ns,\n"
+    "pin; a file without the pin column reads as pin=none); each\n"
     "configuration's repetitions are compared per metric by the ratio of medians (with a 95%\n"
     "bootstrap interval) and a two-sided Mann-Whitney U test. A configuration regresses when\n"
     "a metric is slower by more than the threshold AND p < alpha. 'Slower' is a change in\n"
@@ -955,7 +956,7 @@ static void print_csv(const struct report *rp, const struct cfg *cfgs, FILE *f)
 		return;
 	}
 	fprintf(f, "verdict,pattern,chan_kind,producers,consumers,stages,queue_depth,work_ns,"
-		   "rate_target,policy,spin_ns,timeout_ns,metric,higher_is_better,n_base,n_cur,"
+		   "rate_target,policy,spin_ns,timeout_ns,pin,metric,higher_is_better,n_base,n_cur,"
 		   "base_median,cur_median,change_pct,ci_lo_pct,ci_hi_pct,u,p,p_exact,"
 		   "threshold_pct,alpha\n");
 	for (size_t i = 0; i < rp->n; i++) {
@@ -978,15 +979,15 @@ static void print_csv(const struct report *rp, const struct cfg *cfgs, FILE *f)
 			snprintf(depth, sizeof(depth), "unbounded");
 		else
 			snprintf(depth, sizeof(depth), "%llu", (unsigned long long)w->depth);
-		fprintf(f,
-			"%s,%s,%s,%u,%u,%u,%s,%lld,%.6g,%s,%lld,%lld,%s,%d,%zu,%zu,%.6g,%.6g,%.4f,"
-			"%.4f,%.4f,%.1f,%.6g,%d,%.4g,%g\n",
-			verdict_name[r->v], w->pattern, w->kind, w->producers, w->consumers,
-			w->stages, depth, (long long)w->work_ns, w->rate, w->policy,
-			(long long)w->spin_ns, (long long)w->timeout_ns, metrics[r->metric].name,
-			metrics[r->metric].higher_better, r->nb, r->nc, r->mb, r->mc,
-			r->change * 100, r->lo * 100, r->hi * 100, r->u, r->p, r->exact,
-			r->thr * 100, rp->o->alpha);
+		fprintf(
+		    f,
+		    "%s,%s,%s,%u,%u,%u,%s,%lld,%.6g,%s,%lld,%lld,%s,%s,%d,%zu,%zu,%.6g,%.6g,%.4f,"
+		    "%.4f,%.4f,%.1f,%.6g,%d,%.4g,%g\n",
+		    verdict_name[r->v], w->pattern, w->kind, w->producers, w->consumers, w->stages,
+		    depth, (long long)w->work_ns, w->rate, w->policy, (long long)w->spin_ns,
+		    (long long)w->timeout_ns, w->pin, metrics[r->metric].name,
+		    metrics[r->metric].higher_better, r->nb, r->nc, r->mb, r->mc, r->change * 100,
+		    r->lo * 100, r->hi * 100, r->u, r->p, r->exact, r->thr * 100, rp->o->alpha);
 	}
 }
 
@@ -1041,10 +1042,10 @@ static int finish(struct report *rp, const struct cfg *cfgs)
 
 static void cfg_key(const struct pb_row *w, char *buf, size_t n)
 {
-	snprintf(buf, n, "%s|%s|%u|%u|%u|%llu|%lld|%.6g|%s|%lld|%lld", w->pattern, w->kind,
+	snprintf(buf, n, "%s|%s|%u|%u|%u|%llu|%lld|%.6g|%s|%lld|%lld|%s", w->pattern, w->kind,
 		 w->producers, w->consumers, w->stages, (unsigned long long)w->depth,
 		 (long long)w->work_ns, w->rate, w->policy, (long long)w->spin_ns,
-		 (long long)w->timeout_ns);
+		 (long long)w->timeout_ns, w->pin);
 }
 
 /* As `patlab sweep` labels a point: only the parameters the pattern reads. */
@@ -1081,6 +1082,8 @@ static void cfg_label(const struct pb_row *w, char *b, size_t n)
 		ADD(" spin=%lldns", (long long)w->spin_ns);
 	if ((used & PL_PARAM_TIMEOUT) && w->timeout_ns != 0)
 		ADD(" timeout=%lldns", (long long)w->timeout_ns);
+	if (strcmp(w->pin, "none") != 0)
+		ADD(" pin=%s", w->pin);
 #undef ADD
 }
 

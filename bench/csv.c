@@ -27,7 +27,7 @@ static const char header[] =
     "run_id,timestamp_utc,git_rev,host,cpu_model,cpus,compiler,pattern,chan_kind,producers,"
     "consumers,stages,queue_depth,work_ns,rate_target,policy,rep,messages,seconds,"
     "throughput_mps,lat_p50_ns,lat_p90_ns,lat_p99_ns,lat_p999_ns,lat_max_ns,dropped,rejected,"
-    "lost,spin_ns,build_type,warmup_s,lat_mean_ns,seed,timeout_ns,extras";
+    "lost,spin_ns,build_type,warmup_s,lat_mean_ns,seed,timeout_ns,pin,extras";
 
 const char *pb_csv_header(void)
 {
@@ -46,7 +46,7 @@ int pb_csv_format_row(const struct pb_run *run, const struct pb_row *w, char *bu
 		snprintf(depth, sizeof(depth), "%llu", (unsigned long long)w->depth);
 	len = snprintf(buf, n,
 		       "%s,%s,%s,%s,%s,%u,%s,%s,%s,%u,%u,%u,%s,%lld,%.6g,%s,%u,%llu,%.6f,%.1f,"
-		       "%lld,%lld,%lld,%lld,%lld,%llu,%llu,%llu,%lld,%s,%.6g,%.1f,%llu,%lld,%s",
+		       "%lld,%lld,%lld,%lld,%lld,%llu,%llu,%llu,%lld,%s,%.6g,%.1f,%llu,%lld,%s,%s",
 		       s->run_id, w->timestamp, s->git_rev, s->host, s->cpu_model, s->cpus,
 		       s->compiler, w->pattern, w->kind, w->producers, w->consumers, w->stages,
 		       depth, (long long)w->work_ns, w->rate, w->policy, w->rep,
@@ -55,7 +55,7 @@ int pb_csv_format_row(const struct pb_run *run, const struct pb_row *w, char *bu
 		       (long long)w->lat.max, (unsigned long long)w->dropped,
 		       (unsigned long long)w->rejected, (unsigned long long)w->lost,
 		       (long long)w->spin_ns, s->build_type, w->warmup_s, w->lat.mean,
-		       (unsigned long long)w->seed, (long long)w->timeout_ns, w->extras);
+		       (unsigned long long)w->seed, (long long)w->timeout_ns, w->pin, w->extras);
 	return len < 0 || (size_t)len >= n ? -1 : len;
 }
 
@@ -312,6 +312,7 @@ enum {
 	C_MEAN,
 	C_SEED,
 	C_TIMEOUT,
+	C_PIN,
 	C_EXTRAS,
 	C_N
 };
@@ -323,7 +324,7 @@ static const char *const col_names[C_N] = {
     "queue_depth", "work_ns",	     "rate_target", "policy",	  "rep",	"messages",
     "seconds",	   "throughput_mps", "lat_p50_ns",  "lat_p90_ns", "lat_p99_ns", "lat_p999_ns",
     "lat_max_ns",  "dropped",	     "rejected",    "lost",	  "spin_ns",	"build_type",
-    "warmup_s",	   "lat_mean_ns",    "seed",	    "timeout_ns", "extras",
+    "warmup_s",	   "lat_mean_ns",    "seed",	    "timeout_ns", "pin",	"extras",
 };
 
 static void copy_field(char *dst, size_t n, const char *src)
@@ -421,6 +422,8 @@ int pb_csv_read(const char *path, struct pb_run *run, char *err, size_t n)
 		w->rate = d_of(v[C_RATE]);
 		w->spin_ns = v[C_SPIN] != NULL ? ll_of(v[C_SPIN]) : PL_CHAN_SPIN_NS_DEFAULT;
 		w->timeout_ns = ll_of(v[C_TIMEOUT]);
+		/* Files from before the column: every thread was placed by the OS. */
+		copy_field(w->pin, sizeof(w->pin), v[C_PIN] != NULL ? v[C_PIN] : "none");
 		w->rep = (unsigned)ll_of(v[C_REP]);
 		w->warmup_s = d_of(v[C_WARMUP]);
 		w->seed = (uint64_t)ll_of(v[C_SEED]);

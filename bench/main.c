@@ -60,6 +60,9 @@ static const char usage_list[] = "usage: patlab list\n"
 	"  --policy LIST      pattern-specific policy names\n"                                     \
 	"  --spin LIST        spin budget before parking, ns, or 'default' (50000)\n"              \
 	"  --timeout-ns LIST  a pattern's time limit (deadline, hedge delay, grace), ns\n"         \
+	"  --pin LIST         thread placement: none (default: the OS decides), spread (the\n"     \
+	"                     k-th thread started on the k-th CPU, round robin), single (all\n"    \
+	"                     on one CPU: every hand-off a context switch)\n"                      \
 	"  --gomaxprocs LIST  GOMAXPROCS of the go kind's points: 'auto' (default: min(online\n"   \
 	"                     CPUs, the threads the C workload runs)) and/or counts\n"             \
 	"  --seconds S        measured time per run (or --messages N: exactly N per run)\n"        \
@@ -110,7 +113,7 @@ static const char usage_sweep[] =
     "rendezvous) is skipped with its reason, never run wrongly.\n"
     "\n"
     "  --preset NAME      quick (default, ~2 min on 2 cores), full (~25 min) or ci (the\n"
-    "                     regression gate's grid, ~1 min: scripts/perf-check)\n" GRID_OPTS
+    "                     regression gate's grid, ~20 s: scripts/perf-check)\n" GRID_OPTS
     "  --out DIR          where run folders go (default results/runs, from the current\n"
     "                     directory); DIR/latest points at the newest\n"
     "\n"
@@ -118,7 +121,8 @@ static const char usage_sweep[] =
     "  patlab sweep                                   # the quick preset\n"
     "  patlab sweep --chan mutex,lockfree --ratio 1:1,4:1 --depth 1..4096*4 --reps 5\n"
     "  patlab sweep --pattern pingpong --chan all --depth 0,1 --messages 100000\n"
-    "  patlab sweep --pattern chan --ratio 1:1 --depth 64 --spin 0,1000,10000,50000\n";
+    "  patlab sweep --pattern chan --ratio 1:1 --depth 64 --spin 0,1000,10000,50000\n"
+    "  patlab sweep --pattern chan,pingpong --chan lockfree --depth 1,64 --pin none,spread\n";
 
 enum {
 	O_PATTERN = 256,
@@ -132,6 +136,7 @@ enum {
 	O_RATE,
 	O_POLICY,
 	O_SPIN,
+	O_PIN,
 	O_TIMEOUT,
 	O_REPS,
 	O_WARMUP,
@@ -159,6 +164,7 @@ static const struct option long_opts[] = {
     {"rate", required_argument, NULL, O_RATE},
     {"policy", required_argument, NULL, O_POLICY},
     {"spin", required_argument, NULL, O_SPIN},
+    {"pin", required_argument, NULL, O_PIN},
     {"timeout-ns", required_argument, NULL, O_TIMEOUT},
     {"reps", required_argument, NULL, O_REPS},
     {"warmup", required_argument, NULL, O_WARMUP},
@@ -232,6 +238,9 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *usage,
 			break;
 		case O_SPIN:
 			o->spin = optarg;
+			break;
+		case O_PIN:
+			o->pin = optarg;
 			break;
 		case O_TIMEOUT:
 			o->timeout = optarg;
@@ -414,22 +423,28 @@ static void print_run_rows(const struct pb_run *run)
 {
 	for (size_t i = 0; i < run->n_rows; i++) {
 		const struct pb_row *w = &run->rows[i];
-		char t[32], a[32], b[32], c[32], d[32], e[32], f[32], g[32];
+		char t[32], a[32], b[32], c[32], d[32], e[32], f[32], g[32], lat[256];
 
-		printf("%s %s %up%uc depth %s rep %u: %s M msg/s (%llu in %.3f s); latency p50 "
-		       "%s p90 %s p99 %s p99.9 %s max %s mean %s; dropped %llu rejected %llu lost "
-		       "%llu%s%s\n",
+		if (run->latency)
+			snprintf(lat, sizeof(lat),
+				 "latency p50 %s p90 %s p99 %s p99.9 %s max %s mean %s",
+				 pb_fmt_ns((double)w->lat.p50, b, sizeof(b)),
+				 pb_fmt_ns((double)w->lat.p90, c, sizeof(c)),
+				 pb_fmt_ns((double)w->lat.p99, d, sizeof(d)),
+				 pb_fmt_ns((double)w->lat.p999, e, sizeof(e)),
+				 pb_fmt_ns((double)w->lat.max, f, sizeof(f)),
+				 pb_fmt_ns(w->lat.mean, g, sizeof(g)));
+		else
+			snprintf(lat, sizeof(lat), "latency not recorded (--no-latency)");
+		printf("%s %s %up%uc depth %s%s%s rep %u: %s M msg/s (%llu in %.3f s); %s; dropped "
+		       "%llu rejected %llu lost %llu%s%s\n",
 		       w->pattern, w->kind, w->producers, w->consumers,
 		       w->depth == PB_DEPTH_UNBOUNDED
 			   ? "unbounded"
 			   : (snprintf(t, sizeof(t), "%llu", (unsigned long long)w->depth), t),
+		       strcmp(w->pin, "none") ? " pin=" : "", strcmp(w->pin, "none") ? w->pin : "",
 		       w->rep, pb_fmt_tput(w->tput, a, sizeof(a)), (unsigned long long)w->messages,
-		       w->seconds, pb_fmt_ns((double)w->lat.p50, b, sizeof(b)),
-		       pb_fmt_ns((double)w->lat.p90, c, sizeof(c)),
-		       pb_fmt_ns((double)w->lat.p99, d, sizeof(d)),
-		       pb_fmt_ns((double)w->lat.p999, e, sizeof(e)),
-		       pb_fmt_ns((double)w->lat.max, f, sizeof(f)),
-		       pb_fmt_ns(w->lat.mean, g, sizeof(g)), (unsigned long long)w->dropped,
+		       w->seconds, lat, (unsigned long long)w->dropped,
 		       (unsigned long long)w->rejected, (unsigned long long)w->lost,
 		       strcmp(w->extras, "-") ? "; " : "", strcmp(w->extras, "-") ? w->extras : "");
 	}

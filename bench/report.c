@@ -53,7 +53,7 @@ static bool same_scenario(const struct pb_row *a, const struct pb_row *b)
 	       a->consumers == b->consumers && a->stages == b->stages && a->depth == b->depth &&
 	       a->work_ns == b->work_ns && a->rate == b->rate &&
 	       strcmp(a->policy, b->policy) == 0 && a->spin_ns == b->spin_ns &&
-	       a->timeout_ns == b->timeout_ns;
+	       a->timeout_ns == b->timeout_ns && strcmp(a->pin, b->pin) == 0;
 }
 
 static void scenario_label(const struct pb_row *w, char *b, size_t n)
@@ -85,6 +85,8 @@ static void scenario_label(const struct pb_row *w, char *b, size_t n)
 	if ((used & PL_PARAM_TIMEOUT) && w->timeout_ns && len < n)
 		len +=
 		    (size_t)snprintf(b + len, n - len, "timeout=%lld ", (long long)w->timeout_ns);
+	if (strcmp(w->pin, "none") != 0 && len < n)
+		len += (size_t)snprintf(b + len, n - len, "pin=%s ", w->pin);
 	if (len > 0 && len < n)
 		b[len - 1] = '\0';
 	if (b[0] == '\0')
@@ -263,6 +265,35 @@ static const char *ratio(const struct cell *num, const struct cell *den, char *b
 	return buf;
 }
 
+/*
+ * What a pattern's rows count and time (results/README.md, "What messages and latency mean
+ * per pattern"): the tables' titles say it, so a reader is never told that a shutdown
+ * latency is "send to receive".
+ */
+static const struct {
+	const char *pattern, *counts, *latency;
+} meanings[] = {
+    {"chan", "M msg/s", "send to receive"},
+    {"pingpong", "round trips in M/s", "round trip"},
+    {"worker_pool", "M jobs/s", "submit to done"},
+    {"fanout_fanin", "M requests/s", "request to gathered answer"},
+    {"pipeline", "M items/s through the sink", "source to sink"},
+    {"backpressure", "M msg/s delivered", "intended send to receive"},
+    {"cancellation", "M workers stopped/s", "cancel to each worker stopped"},
+    {"graceful_shutdown", "M shutdowns/s", "stop to fully stopped"},
+};
+
+static void meaning_of(const char *pattern, const char **counts, const char **latency)
+{
+	*counts = "M msg/s";
+	*latency = "per message";
+	for (size_t i = 0; i < sizeof(meanings) / sizeof(meanings[0]); i++)
+		if (strcmp(meanings[i].pattern, pattern) == 0) {
+			*counts = meanings[i].counts;
+			*latency = meanings[i].latency;
+		}
+}
+
 static void pattern_tables(const struct pb_run *run, const char *pattern, const struct out *o)
 {
 	const char *kinds[PB_MAX_KINDS + 4];
@@ -272,8 +303,17 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 	size_t vs_go[PB_MAX_KINDS + 4], n_vs = 0; /* the columns compared with go */
 	bool have_go = false;
 	int lf = -1, mx = -1, ur = -1;
-	const bool rt = strcmp(pattern, "pingpong") == 0;
+	const char *counts, *lat_what;
 	char label[96], buf[64], buf2[64];
+	int width = 16; /* of the scenario column: the longest label */
+
+	meaning_of(pattern, &counts, &lat_what);
+	for (size_t i = 0; i < run->n_rows; i++)
+		if (strcmp(run->rows[i].pattern, pattern) == 0) {
+			scenario_label(&run->rows[i], label, sizeof(label));
+			if ((int)strlen(label) > width)
+				width = (int)strlen(label);
+		}
 
 	for (size_t k = 0; k < nk; k++) {
 		if (strcmp(kinds[k], "lockfree") == 0)
@@ -293,11 +333,12 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 		any_lat = strcmp(run->rows[i].pattern, pattern) == 0 && run->rows[i].lat.max > 0;
 	for (int table = 0; table < (any_lat ? 2 : 1); table++) {
 		if (o->md) {
-			fprintf(o->f, "\n### %s: %s\n\n", pattern,
-				table == 0 ? (rt ? "round trips, M/s, median (min-max)"
-						 : "throughput, M msg/s, median (min-max)")
-					   : (rt ? "round-trip latency p50 / p99 (medians)"
-						 : "latency p50 / p99 (medians over reps)"));
+			if (table == 0)
+				fprintf(o->f, "\n### %s: %s, median (min-max)\n\n", pattern,
+					counts);
+			else
+				fprintf(o->f, "\n### %s: latency p50 / p99 (%s), medians\n\n",
+					pattern, lat_what);
 			fprintf(o->f, "| scenario |");
 			for (size_t k = 0; k < nk; k++)
 				fprintf(o->f, " %s |", kinds[k]);
@@ -311,14 +352,13 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 				fprintf(o->f, "---|");
 			fputc('\n', o->f);
 		} else {
-			fprintf(o->f, "\n%s: %s\n", pattern,
-				table == 0 ? (rt ? "round trips in M/s, median (min-max) over reps"
-						 : "throughput in M msg/s, median (min-max) over "
-						   "reps")
-					   : (rt ? "round-trip latency p50 / p99, medians over reps"
-						 : "latency p50 / p99 (send to receive), medians "
-						   "over reps"));
-			fprintf(o->f, "%-16s", "scenario");
+			if (table == 0)
+				fprintf(o->f, "\n%s: %s, median (min-max) over reps\n", pattern,
+					counts);
+			else
+				fprintf(o->f, "\n%s: latency p50 / p99 (%s), medians over reps\n",
+					pattern, lat_what);
+			fprintf(o->f, "%-*s", width, "scenario");
 			for (size_t k = 0; k < nk; k++)
 				fprintf(o->f, " %-20s", kinds[k]);
 			if (table == 0) {
@@ -344,7 +384,7 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 			if (o->md)
 				fprintf(o->f, "| %s |", label);
 			else
-				fprintf(o->f, "%-16s", label);
+				fprintf(o->f, "%-*s", width, label);
 			for (size_t k = 0; k < nk; k++) {
 				cells[k] = make_cell(run, w, kinds[k], split);
 				if (cells[k].have &&

@@ -29,9 +29,10 @@ volatile int pb_stop_requested;
 
 const struct pb_preset pb_presets[] = {
     {"quick",
-     "the default, ~2 min on 2 cores: chan at 1p1c 2p2c 4p1c 4p4c 16p16c x depth "
-     "(0) 1 64 1024, pingpong at depth 1; every kind (go too, when built); 3 reps of 0.4 s "
-     "after 0.1 s warm-up"},
+     "the default, ~2 min on 2 cores: chan at 1p1c 2p2c 4p1c 16p16c x depth "
+     "(0) 1 64 1024, pingpong at depth 1, and each pattern at the points of its story "
+     "(workers, hedging, order, policies x rate, ways of waiting, jobs in flight); every "
+     "kind (go too, when built); 3 reps of 0.25 s after 0.05 s warm-up"},
     {"full", "~25 min: chan at 7 topologies x 8 depths, a spin-budget sweep, pingpong at "
 	     "depths 0 1 64; every kind; 5 reps of 1 s after 0.2 s warm-up"},
     {"ci", "the regression gate's grid (scripts/perf-check), ~20 s: chan at 1p1c 2p2c x "
@@ -322,6 +323,33 @@ static int parse_policies(const char *str, struct pb_subgrid *g, char *err, size
 	return 0;
 }
 
+/* parse_pins - placement names (pl_pin_parse) into @out, as enum values; duplicates dropped. */
+static int parse_pins(const char *str, struct pb_nums *out, char *err, size_t n)
+{
+	char buf[256], *save = NULL, *item;
+
+	out->n = 0;
+	if (strlen(str) >= sizeof(buf))
+		return err_msg(err, n, "--pin: list too long");
+	snprintf(buf, sizeof(buf), "%s", str);
+	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		enum pl_pin pin;
+		bool dup = false;
+
+		if (pl_pin_parse(item, &pin) != 0)
+			return err_msg(
+			    err, n, "--pin: unknown placement '%s' (valid: none, spread, single)",
+			    item);
+		for (size_t i = 0; i < out->n; i++)
+			dup |= out->v[i] == (double)pin;
+		if (!dup)
+			out->v[out->n++] = (double)pin;
+	}
+	if (out->n == 0)
+		return err_msg(err, n, "--pin: empty list (valid: none, spread, single)");
+	return 0;
+}
+
 /* ---------------------------------------------------------------- presets */
 
 static void nums_set(struct pb_nums *l, size_t n, const double *v)
@@ -342,7 +370,8 @@ static void topos_set(struct pb_subgrid *g, size_t n, const unsigned (*pc)[2])
 /* sub_default - one value per list: every kind, 1p1c, depth 64, no work, closed loop. */
 static void sub_default(struct pb_subgrid *g, const struct pl_pattern *pat)
 {
-	static const double one = 1, zero = 0, d64 = 64, spin_def = PL_SPIN_KIND_DEFAULT;
+	static const double one = 1, zero = 0, d64 = 64, spin_def = PL_SPIN_KIND_DEFAULT,
+			    pin_none = PL_PIN_NONE;
 	static const unsigned one_one[][2] = {{1, 1}};
 	char ignored[8];
 
@@ -356,28 +385,148 @@ static void sub_default(struct pb_subgrid *g, const struct pl_pattern *pat)
 	nums_set(&g->rate, 1, &zero);
 	nums_set(&g->spin, 1, &spin_def);
 	nums_set(&g->timeout, 1, &zero);
+	nums_set(&g->pin, 1, &pin_none);
 	g->n_policies = 0; /* the pattern's default */
 }
 
+/*
+ * preset_kinds - every kind that can run @g's pattern with several threads on one channel:
+ * all registered kinds but the single-producer ones, and go when patlab-go is built and
+ * implements the pattern. So a preset plans no point it knows will be skipped.
+ */
+static void preset_kinds(struct pb_subgrid *g)
+{
+	const struct pb_go_info *go = pb_go_probe();
+	char ignored[8];
+	size_t n = 0;
+
+	parse_kinds("all", g, ignored, sizeof(ignored));
+	for (size_t k = 0; k < g->n_kinds; k++) {
+		struct pl_chan_kind_info info;
+		bool keep = true;
+
+		if (pb_kind_is_go(g->kinds[k])) {
+			keep = false;
+			for (size_t i = 0; i < go->n_patterns; i++)
+				keep |= strcmp(go->patterns[i], g->pat->name) == 0;
+		} else if (pl_chan_kind_info(g->kinds[k], &info) == 0 && info.spsc) {
+			keep = false;
+		}
+		if (keep)
+			g->kinds[n++] = g->kinds[k];
+	}
+	g->n_kinds = n;
+}
+
+/* drop_kind - @g without the kind @name. */
+static void drop_kind(struct pb_subgrid *g, const char *name)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < g->n_kinds; k++)
+		if (strcmp(g->kinds[k], name) != 0)
+			g->kinds[n++] = g->kinds[k];
+	g->n_kinds = n;
+}
+
+/* quick_pattern - the next sub-grid of the quick preset: @pat with every kind of preset_kinds. */
+static struct pb_subgrid *quick_pattern(struct pb_plan *plan, const char *pat,
+					const unsigned (*topos)[2], size_t n_topos)
+{
+	struct pb_subgrid *g = &plan->sub[plan->n_sub++];
+
+	sub_default(g, pl_pattern_find(pat));
+	preset_kinds(g);
+	topos_set(g, n_topos, topos);
+	return g;
+}
+
+/*
+ * preset_quick - every pattern and every kind in about two minutes on 2 cores: the raw
+ * workloads over topologies and depths (what lock-free vs lock-based is decided on), then each
+ * pattern at the few points that tell its story (scripts/plot draws them): throughput against
+ * workers, p99 with and without hedging, ordered against unordered stages, what each
+ * backpressure policy refuses under and over capacity, cancel latency per way of waiting, and
+ * shutdown latency against jobs in flight.
+ */
 static void preset_quick(struct pb_plan *plan)
 {
-	static const unsigned topos[][2] = {{1, 1}, {2, 2}, {4, 1}, {4, 4}, {16, 16}};
+	static const unsigned topos[][2] = {{1, 1}, {2, 2}, {4, 1}, {16, 16}};
 	static const double depths[] = {0, 1, 64, 1024};
-	static const double d1 = 1;
-	struct pb_subgrid *g = &plan->sub[0];
+	static const unsigned pool_topos[][2] = {{2, 1}, {2, 2}, {2, 4}};
+	static const unsigned fan_topo[][2] = {{4, 2}};
+	static const unsigned pipe_topo[][2] = {{1, 2}};
+	static const unsigned one_one[][2] = {{1, 1}};
+	static const unsigned cancel_topo[][2] = {{1, 4}};
+	static const unsigned inflight[][2] = {{1, 2}, {16, 2}, {64, 2}};
+	static const double d1 = 1, d16 = 16, three = 3, w2us = 2000, w10us = 10000,
+			    w100us = 100000, w1ms = 1000000, over = 1e6;
+	static const double bp_rates[] = {2.5e5, 1e6};
+	static const char *const fan_policies[] = {"all_bimodal", "hedged_bimodal"};
+	static const char *const pipe_policies[] = {"unordered", "ordered"};
+	static const char *const bp_policies[] = {"block", "drop_newest", "drop_oldest", "codel"};
+	static const char *const cancel_waits[] = {"wait", "poll"};
+	struct pb_subgrid *g;
+	char ignored[8];
 
+	plan->n_sub = 0;
+	g = &plan->sub[plan->n_sub++];
 	sub_default(g, pl_pattern_find("chan"));
 	topos_set(g, sizeof(topos) / sizeof(topos[0]), topos);
 	nums_set(&g->depth, sizeof(depths) / sizeof(depths[0]), depths);
 	g->zero_rendezvous_only = true;
-	g = &plan->sub[1];
+	g = &plan->sub[plan->n_sub++];
 	sub_default(g, pl_pattern_find("pingpong"));
 	nums_set(&g->depth, 1, &d1);
-	plan->n_sub = 2;
-	/* 57 live points x 3 reps x ~0.52 s: about 90-100 s on 2 cores. */
+
+	/* worker_pool: 10 us jobs from 2 producers to 1, 2, 4 workers (workers.svg). */
+	g = quick_pattern(plan, "worker_pool", pool_topos, 3);
+	nums_set(&g->work, 1, &w10us);
+	/* fanout_fanin: 4 callers, 2 backends of 1 ms (1% take 10 ms): hedging's p99. Not
+	 * shorter: Go's timers overshoot sub-millisecond sleeps (bench/go/fanout.go). */
+	g = quick_pattern(plan, "fanout_fanin", fan_topo, 1);
+	nums_set(&g->work, 1, &w1ms);
+	g->n_policies = 2;
+	memcpy(g->policies, fan_policies, sizeof(fan_policies));
+	/* pipeline: 3 stages of 2 us, the middle one 4x slower on 2 workers; order's cost. */
+	g = quick_pattern(plan, "pipeline", pipe_topo, 1);
+	nums_set(&g->stages, 1, &three);
+	nums_set(&g->depth, 1, &d16);
+	nums_set(&g->work, 1, &w2us);
+	g->n_policies = 2;
+	memcpy(g->policies, pipe_policies, sizeof(pipe_policies));
+	/* backpressure: a 0.5 M/s consumer offered half and twice that, per policy (lockfree),
+	 * then the other kinds at twice the capacity. */
+	g = quick_pattern(plan, "backpressure", one_one, 1);
+	parse_kinds("lockfree", g, ignored, sizeof(ignored));
+	nums_set(&g->work, 1, &w2us);
+	nums_set(&g->rate, 2, bp_rates);
+	g->n_policies = 4;
+	memcpy(g->policies, bp_policies, sizeof(bp_policies));
+	g = quick_pattern(plan, "backpressure", one_one, 1);
+	drop_kind(g, "lockfree");
+	nums_set(&g->work, 1, &w2us);
+	nums_set(&g->rate, 1, &over);
+	g->n_policies = 1;
+	g->policies[0] = bp_policies[1];
+	/* cancellation: 4 workers under one root, blocked in a receive (every kind), then in
+	 * pl_ctx_wait and a polling loop (no channel: one kind is enough). */
+	g = quick_pattern(plan, "cancellation", cancel_topo, 1);
+	nums_set(&g->depth, 1, &d1);
+	g->n_policies = 1;
+	g->policies[0] = "recv";
+	g = quick_pattern(plan, "cancellation", cancel_topo, 1);
+	parse_kinds("mutex", g, ignored, sizeof(ignored));
+	g->n_policies = 2;
+	memcpy(g->policies, cancel_waits, sizeof(cancel_waits));
+	/* graceful_shutdown: 1, 16, 64 jobs of 100 us in flight on 2 workers. */
+	g = quick_pattern(plan, "graceful_shutdown", inflight, 3);
+	nums_set(&g->work, 1, &w100us);
+
+	/* 117 live points x 3 reps x 0.3 s: about 110 s on 2 cores. */
 	plan->reps = 3;
-	plan->seconds = 0.4;
-	plan->warmup_s = 0.1;
+	plan->seconds = 0.25;
+	plan->warmup_s = 0.05;
 }
 
 static void preset_full(struct pb_plan *plan)
@@ -491,7 +640,10 @@ static void label_point(struct pb_point *pt)
 	if ((used & PL_PARAM_SPIN) && p->spin_ns != PL_SPIN_KIND_DEFAULT && len < n)
 		len += (size_t)snprintf(b + len, n - len, " spin=%lldns", (long long)p->spin_ns);
 	if ((used & PL_PARAM_TIMEOUT) && p->timeout_ns != 0 && len < n)
-		snprintf(b + len, n - len, " timeout=%lldns", (long long)p->timeout_ns);
+		len +=
+		    (size_t)snprintf(b + len, n - len, " timeout=%lldns", (long long)p->timeout_ns);
+	if (p->pin != PL_PIN_NONE && len < n)
+		snprintf(b + len, n - len, " pin=%s", pl_pin_name(p->pin));
 }
 
 static int apply_overrides(const struct pb_opts *o, struct pb_subgrid *g, char *err, size_t n)
@@ -550,6 +702,9 @@ static int apply_overrides(const struct pb_opts *o, struct pb_subgrid *g, char *
 		return e;
 	if (o->policy && (used & PL_PARAM_POLICY) && (e = parse_policies(o->policy, g, err, n)))
 		return e;
+	/* Every pattern starts threads, so every pattern reads --pin. */
+	if (o->pin && (e = parse_pins(o->pin, &g->pin, err, n)))
+		return e;
 	return 0;
 }
 
@@ -579,8 +734,8 @@ static void note_ignored(const struct pb_opts *o, const struct pb_plan *plan)
 				opts[i].name);
 }
 
-/* The dimensions of a sub-grid besides the kind: topology .. timeout, see expand(). */
-#define PB_DIMS 8
+/* The dimensions of a sub-grid besides the kind: topology .. pin, see expand(). */
+#define PB_DIMS 9
 
 /*
  * add_go_points - the go point just added (the last one) gets the first --gomaxprocs value
@@ -645,6 +800,7 @@ static int add_point(struct pb_plan *plan, const struct pb_subgrid *g, const siz
 	pt->p.policy = g->n_policies ? g->policies[ix[5]] : NULL;
 	pt->p.spin_ns = (int64_t)g->spin.v[ix[6]];
 	pt->p.timeout_ns = (int64_t)g->timeout.v[ix[7]];
+	pt->p.pin = (enum pl_pin)g->pin.v[ix[8]];
 	pt->p.seconds = plan->seconds;
 	pt->p.messages = plan->messages;
 	pt->p.warmup_s = plan->warmup_s;
@@ -657,7 +813,7 @@ static int add_point(struct pb_plan *plan, const struct pb_subgrid *g, const siz
 
 /*
  * expand - every combination of every sub-grid's lists, in the order topology, depth,
- * stages, work, rate, policy, spin, timeout (an odometer whose last wheel turns fastest), and
+ * stages, work, rate, policy, spin, timeout, pin (an odometer whose last wheel turns fastest), and
  * inside each combination (a scenario) every kind.
  */
 static int expand(struct pb_plan *plan, bool single, char *err, size_t n)
@@ -666,10 +822,10 @@ static int expand(struct pb_plan *plan, bool single, char *err, size_t n)
 
 	for (size_t s = 0; s < plan->n_sub; s++) {
 		const struct pb_subgrid *g = &plan->sub[s];
-		const size_t len[PB_DIMS] = {g->n_topos,  g->depth.n,
-					     g->stages.n, g->work.n,
-					     g->rate.n,	  g->n_policies ? g->n_policies : 1,
-					     g->spin.n,	  g->timeout.n};
+		const size_t len[PB_DIMS] = {
+		    g->n_topos, g->depth.n,   g->stages.n,
+		    g->work.n,	g->rate.n,    g->n_policies ? g->n_policies : 1,
+		    g->spin.n,	g->timeout.n, g->pin.n};
 		size_t combos = 1;
 
 		for (int d = 0; d < PB_DIMS; d++)
@@ -927,6 +1083,7 @@ static void fill_row(struct pb_row *w, const struct pb_point *pt, unsigned rep,
 	w->rate = p->rate_target;
 	w->spin_ns = p->spin_ns == PL_SPIN_KIND_DEFAULT ? PL_CHAN_SPIN_NS_DEFAULT : p->spin_ns;
 	w->timeout_ns = p->timeout_ns;
+	snprintf(w->pin, sizeof(w->pin), "%s", pl_pin_name(p->pin));
 	w->rep = rep + 1;
 	w->warmup_s = p->warmup_s;
 	w->seed = p->seed;
@@ -1069,11 +1226,17 @@ int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 				{
 					const struct pb_row *w = &run->rows[run->n_rows - 1];
 
-					snprintf(tail, sizeof(tail), "%s M/s  p50 %s  p99 %s%s",
-						 pb_fmt_tput(w->tput, a, sizeof(a)),
-						 pb_fmt_ns((double)w->lat.p50, b, sizeof(b)),
-						 pb_fmt_ns((double)w->lat.p99, c, sizeof(c)),
-						 w->lost ? "  LOST MESSAGES" : "");
+					if (plan->latency)
+						snprintf(
+						    tail, sizeof(tail), "%s M/s  p50 %s  p99 %s%s",
+						    pb_fmt_tput(w->tput, a, sizeof(a)),
+						    pb_fmt_ns((double)w->lat.p50, b, sizeof(b)),
+						    pb_fmt_ns((double)w->lat.p99, c, sizeof(c)),
+						    w->lost ? "  LOST MESSAGES" : "");
+					else
+						snprintf(tail, sizeof(tail), "%s M/s%s",
+							 pb_fmt_tput(w->tput, a, sizeof(a)),
+							 w->lost ? "  LOST MESSAGES" : "");
 				}
 				elapsed = (double)(pl_now_ns() - t_begin) / 1e9;
 				eta = elapsed / (double)done * (double)(total - done);

@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -73,7 +74,7 @@ static int why(struct pl_result *r, int err, const char *fmt, ...)
  * caller frees it) and stderr shared, for at most @timeout_ns. *@status is waitpid()'s.
  * Returns 0, -ETIMEDOUT (the child was killed), -EMSGSIZE (too much output; killed) or -errno.
  */
-static int run_child(char *const argv[], int64_t timeout_ns, char **out, int *status)
+static int run_child(char *const argv[], int64_t timeout_ns, int cpu, char **out, int *status)
 {
 	int fd[2], err = 0;
 	size_t len = 0, cap = 65536;
@@ -105,6 +106,14 @@ static int run_child(char *const argv[], int64_t timeout_ns, char **out, int *st
 		sigaction(SIGINT, &ign, NULL);
 		if (dup2(fd[1], STDOUT_FILENO) < 0)
 			_exit(126);
+		if (cpu >= 0) {
+			cpu_set_t set;
+
+			CPU_ZERO(&set);
+			CPU_SET(cpu, &set);
+			if (sched_setaffinity(0, sizeof(set), &set) != 0)
+				_exit(125);
+		}
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -214,7 +223,7 @@ const struct pb_go_info *pb_go_probe(void)
 	argv[0] = g->path;
 	argv[1] = "version";
 	argv[2] = NULL;
-	e = run_child(argv, GO_PROBE_NS, &out, &status);
+	e = run_child(argv, GO_PROBE_NS, -1, &out, &status);
 	if (e != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 	    sscanf(out, "patlab-go protocol %d %63s", &proto, g->version) != 2 ||
 	    proto != GO_PROTOCOL) {
@@ -226,7 +235,7 @@ const struct pb_go_info *pb_go_probe(void)
 	}
 	free(out);
 	argv[1] = "patterns";
-	e = run_child(argv, GO_PROBE_NS, &out, &status);
+	e = run_child(argv, GO_PROBE_NS, -1, &out, &status);
 	if (e != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		snprintf(g->why, sizeof(g->why), "go: %.200s patterns failed", g->path);
 		free(out);
@@ -286,10 +295,30 @@ int pb_go_check(const struct pb_point *pt, struct pl_result *r)
 			   pt->pat->name);
 	if (pt->p.queue_depth == PL_CHAN_UNBOUNDED)
 		return why(r, -ENOTSUP, "go: Go channels have no unbounded capacity");
+	if (pt->p.pin == PL_PIN_SPREAD)
+		return why(r, -ENOTSUP,
+			   "go: --pin spread places threads, and Go's scheduler moves goroutines "
+			   "between its threads (pin none and single apply)");
 	/* The checks every pattern shares, less the C kind's (Go's are not in the registry);
 	 * patlab-go checks the pattern's own limits and skips or fails the point itself. */
 	generic.params &= ~(unsigned)PL_PARAM_CHAN_KIND;
 	return pl_pattern_check_params(&generic, &pt->p, 1, 1, r);
+}
+
+/*
+ * go_cpu - the CPU patlab-go is confined to for @pin, or -1 for none. PL_PIN_SINGLE: the
+ * whole process on the first CPU the driver may use, as pl_pattern_run() does for C points.
+ */
+static int go_cpu(enum pl_pin pin)
+{
+	cpu_set_t set;
+
+	if (pin != PL_PIN_SINGLE || sched_getaffinity(0, sizeof(set), &set) != 0)
+		return -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set))
+			return c;
+	return -1;
 }
 
 /* intern - extras names must outlive the row: a small table of the names Go reported. */
@@ -462,7 +491,7 @@ int pb_go_run(const struct pb_point *pt, struct pl_result *r, struct pb_run *run
 	limit = p->messages > 0
 		    ? 3600 * INT64_C(1000000000)
 		    : (int64_t)((p->warmup_s + p->seconds) * 4e9) + 60 * INT64_C(1000000000);
-	e = run_child(argv, limit, &out, &status);
+	e = run_child(argv, limit, go_cpu(p->pin), &out, &status);
 	if (e == -ETIMEDOUT)
 		return why(r, -ETIMEDOUT, "go: patlab-go did not finish within %lld s (killed)",
 			   (long long)(limit / 1000000000));

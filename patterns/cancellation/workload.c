@@ -65,6 +65,7 @@
 #include "chan/park.h"
 #include "pattern/workload_util.h"
 #include "util/die.h"
+#include "util/placement.h"
 
 #define WL_MAX_LEAVES  256u
 #define WL_SETTLE_NS   (1000 * INT64_C(1000))
@@ -484,7 +485,7 @@ static int cancel_run(void *state, struct pl_result *r)
 	PL_CHECK(pthread_attr_init(&attr));
 	PL_CHECK(pthread_attr_setstacksize(&attr, WL_STACK));
 	for (; created < w->leaves; created++) {
-		int rc = pthread_create(&w->t[created].tid, &attr, worker_main, &w->t[created]);
+		int rc = pl__thread_create(&w->t[created].tid, &attr, worker_main, &w->t[created]);
 
 		if (rc != 0) {
 			err = pl__fail(r, -rc, "pthread_create (worker %u of %u): %s", created,

@@ -61,6 +61,7 @@
 #include "chan/park.h"
 #include "context/ctx_watch.h"
 #include "util/die.h"
+#include "util/placement.h"
 
 /* A hedge refused by a full pool is retried after its delay, but never sooner than this. */
 #define HEDGE_RETRY_NS (100 * INT64_C(1000))
@@ -325,7 +326,7 @@ static int send(struct call *c, unsigned i, bool hedge)
 
 		PL_CHECK(pthread_attr_init(&attr));
 		PL_CHECK(pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED));
-		rc = -pthread_create(&tid, &attr, thread_job, s);
+		rc = -pl__thread_create(&tid, &attr, thread_job, s);
 		PL_CHECK(pthread_attr_destroy(&attr));
 	}
 	if (rc == 0)

@@ -41,6 +41,7 @@
 #include "chan/park.h"
 #include "context/ctx_watch.h"
 #include "util/die.h"
+#include "util/placement.h"
 
 struct gthread {
 	struct gthread *next; /* on the zombie stack: written before the release push */
@@ -216,7 +217,7 @@ static int go(pl_group *g, pl_group_fn fn, void *arg, bool block)
 		return -ENOMEM;
 	}
 	*t = (struct gthread){.g = g, .fn = fn, .arg = arg};
-	rc = pthread_create(&t->tid, NULL, goroutine_main, t);
+	rc = pl__thread_create(&t->tid, NULL, goroutine_main, t);
 	if (rc != 0) {
 		free(t);
 		give_back(g);

@@ -37,6 +37,7 @@
 
 #include "chan/park.h"
 #include "util/die.h"
+#include "util/placement.h"
 
 enum {
 	GATE_WAIT = 0,
@@ -203,7 +204,7 @@ pl_merge *pl_merge_new(pl_ctx *cx, pl_chan *const *in, unsigned n, const struct 
 	for (; created < n; created++) {
 		m->f[created].m = m;
 		m->f[created].idx = created;
-		rc = pthread_create(&m->f[created].tid, NULL, forwarder_main, &m->f[created]);
+		rc = pl__thread_create(&m->f[created].tid, NULL, forwarder_main, &m->f[created]);
 		if (rc != 0)
 			break;
 	}

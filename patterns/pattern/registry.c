@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "pattern/workload_util.h"
+#include "util/placement.h"
 
 extern const struct pl_pattern pl__pattern_chan;
 extern const struct pl_pattern pl__pattern_pingpong;
@@ -64,6 +65,7 @@ void pl_params_init(struct pl_params *p)
 	    .seconds = 1.0,
 	    .warmup_s = 0.1,
 	    .seed = 1,
+	    .pin = PL_PIN_NONE,
 	};
 }
 
@@ -133,13 +135,21 @@ int pl_pattern_run(const struct pl_pattern *pat, const struct pl_params *p, stru
 		return -EINVAL;
 	if (r->latency != NULL && r->latency->count != 0)
 		return pl__fail(r, -EINVAL, "the latency histogram must start empty");
+	if (pl_pin_name(p->pin) == NULL)
+		return pl__fail(r, -EINVAL, "unknown thread placement %d", (int)p->pin);
 	err = pat->check != NULL ? pat->check(p, r) : pl_pattern_check_params(pat, p, 1, 1, r);
 	if (err != 0)
 		return err;
-	err = pat->setup(p, &state, r);
+	/* In force from setup (pools start their workers there) to after teardown. */
+	err = pl__place_begin(p->pin);
 	if (err != 0)
-		return err;
-	err = pat->run(state, r);
-	pat->teardown(state);
+		return pl__fail(r, err, "thread placement '%s': cannot read the allowed CPUs: %s",
+				pl_pin_name(p->pin), strerror(-err));
+	err = pat->setup(p, &state, r);
+	if (err == 0) {
+		err = pat->run(state, r);
+		pat->teardown(state);
+	}
+	pl__place_end();
 	return err;
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "util/die.h"
+#include "util/placement.h"
 
 /* ---------------------------------------------------------------- results and setup */
 
@@ -261,7 +262,7 @@ int pl__window_spawn(struct pl__window *win, void *(*fn)(void *), void *arg)
 	if (win->created >= win->cap)
 		pl__die("pl__window_spawn: more than the %u threads the window was made for",
 			win->cap);
-	rc = pthread_create(&win->tid[win->created], NULL, fn, arg);
+	rc = pl__thread_create(&win->tid[win->created], NULL, fn, arg);
 	if (rc != 0) {
 		gate_open(win, win->created, -1);
 		for (unsigned j = 0; j < win->created; j++)

@@ -58,6 +58,7 @@
 
 #include "chan/park.h"
 #include "util/die.h"
+#include "util/placement.h"
 
 /* An unbounded link counts this many items when the default window is sized. */
 #define UNBOUNDED_WEIGHT 1024u
@@ -596,7 +597,7 @@ int pl_pipeline_start(pl_pipeline *pl, pl_ctx *parent)
 
 		for (unsigned j = 0; j < st->workers; j++) {
 			struct worker *w = &st->w[j];
-			int rc = pthread_create(&w->tid, NULL, worker_main, w);
+			int rc = pl__thread_create(&w->tid, NULL, worker_main, w);
 			char tname[16];
 
 			if (rc != 0) {

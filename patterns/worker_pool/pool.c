@@ -73,6 +73,7 @@
 #include "chan/park.h"
 #include "context/ctx_watch.h"
 #include "util/die.h"
+#include "util/placement.h"
 
 /* Records in the first slab; slab k holds SLAB0 << k. */
 #define SLAB0 64u
@@ -577,7 +578,7 @@ pl_pool *pl_pool_new(const pl_pool_opts *o)
 
 		atomic_init(&w->busy, 0);
 		w->pool = p;
-		err = pthread_create(&w->tid, NULL, worker_main, w);
+		err = pl__thread_create(&w->tid, NULL, worker_main, w);
 		if (err != 0)
 			goto fail;
 	}

@@ -24,7 +24,7 @@ fail() {
 	exit 1
 }
 
-schema='run_id,timestamp_utc,git_rev,host,cpu_model,cpus,compiler,pattern,chan_kind,producers,consumers,stages,queue_depth,work_ns,rate_target,policy,rep,messages,seconds,throughput_mps,lat_p50_ns,lat_p90_ns,lat_p99_ns,lat_p999_ns,lat_max_ns,dropped,rejected,lost,spin_ns,build_type,warmup_s,lat_mean_ns,seed,timeout_ns,extras'
+schema='run_id,timestamp_utc,git_rev,host,cpu_model,cpus,compiler,pattern,chan_kind,producers,consumers,stages,queue_depth,work_ns,rate_target,policy,rep,messages,seconds,throughput_mps,lat_p50_ns,lat_p90_ns,lat_p99_ns,lat_p999_ns,lat_max_ns,dropped,rejected,lost,spin_ns,build_type,warmup_s,lat_mean_ns,seed,timeout_ns,pin,extras'
 
 # ---------------------------------------------------------------- 1. help and errors
 for cmd in "" list run sweep report; do
@@ -65,6 +65,8 @@ expect_usage_error "one value per parameter" run --chan mutex,lockfree
 expect_usage_error "exclude each other" sweep --seconds 1 --messages 5
 expect_usage_error "bad value" sweep --reps 0
 expect_usage_error "bad value" sweep --seconds -1
+expect_usage_error "unknown placement 'core0' (valid: none, spread, single)" sweep --pin none,core0
+expect_usage_error "--pin: empty list" sweep --pin ,
 expect_usage_error "unexpected argument 'extra'" list extra
 expect_usage_error "--preset is for sweep" run --preset quick
 expect_usage_error "give a run folder or a CSV" report
@@ -76,6 +78,15 @@ expect_usage_error "not a patlab results.csv" report "$tmp/not-ours.csv"
 out=$("$bin" sweep --pattern chan --chan mutex --depth '0,1..4096*4' --ratio 1:1 --reps 1 \
 	--seconds 0.01 --warmup 0 --out "$tmp/range" 2>&1 >/dev/null)
 grep -q "8 points x 1 reps" <<<"$out" || fail "0,1..4096*4 must give 8 depths: $out"
+
+# --pin is a grid dimension: every point once per placement, the placement in its own column.
+"$bin" sweep --pattern chan,worker_pool --chan mutex --ratio 2:2 --depth 64 --pin spread,single,none \
+	--reps 1 --seconds 0.02 --warmup 0 --quiet --out "$tmp/pin" >/dev/null 2>"$tmp/pin.err" ||
+	fail "pinned sweep exit $?: $(cat "$tmp/pin.err")"
+pins=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "pin") c = i; next }
+	{ print $c }' "$tmp"/pin/latest/results.csv | sort | tr '\n' ' ')
+[ "$pins" = "none none single single spread spread " ] ||
+	fail "pin column: got '$pins', want each of none, single, spread twice (chan, worker_pool)"
 
 # ---------------------------------------------------------------- 2. a tiny sweep
 kinds=mutex,lockfree,urcu,spsc

@@ -48,6 +48,28 @@ enum pl_param {
 #define PL_SPIN_KIND_DEFAULT (-1)
 
 /*
+ * enum pl_pin - where a point's threads run (struct pl_params.pin). Every thread the library
+ * starts for the point (workload threads, pool workers, pipeline stages, fan-out backends) is
+ * placed in the order it is started, over the CPUs the calling thread may run on.
+ * @PL_PIN_NONE:   the OS scheduler places and moves them (the default).
+ * @PL_PIN_SPREAD: the k-th thread started runs only on the (k mod n)-th allowed CPU, so the
+ *                 two ends of a 1p1c channel never share a CPU by chance.
+ * @PL_PIN_SINGLE: every thread runs on the first allowed CPU: each hand-off between threads
+ *                 is a context switch (the slow mode a VM falls into; measured on purpose).
+ */
+enum pl_pin {
+	PL_PIN_NONE = 0,
+	PL_PIN_SPREAD,
+	PL_PIN_SINGLE,
+};
+
+/* pl_pin_name - "none", "spread", "single"; NULL for a value outside the enum. */
+const char *pl_pin_name(enum pl_pin pin);
+
+/* pl_pin_parse - the placement called @name into *@pin: 0, or -EINVAL for an unknown name. */
+int pl_pin_parse(const char *name, enum pl_pin *pin);
+
+/*
  * struct pl_params - one sweep point. Start from pl_params_init(); a pattern ignores the
  * fields its vtable's @params does not name (drivers leave those at their defaults).
  * @chan_kind:   channel kind name (pl_chan_kinds()).
@@ -68,6 +90,7 @@ enum pl_param {
  * @seconds:     measured duration when @messages is 0.
  * @warmup_s:    run this long before measuring; nothing from the warm-up is counted.
  * @seed:        for patterns that draw random numbers; same seed, same choices.
+ * @pin:         thread placement (enum pl_pin); PL_PIN_NONE: the OS decides.
  */
 struct pl_params {
 	const char *chan_kind;
@@ -84,6 +107,7 @@ struct pl_params {
 	double seconds;
 	double warmup_s;
 	uint64_t seed;
+	enum pl_pin pin;
 };
 
 #define PL_RESULT_EXTRAS 8
@@ -146,8 +170,8 @@ struct pl_pattern {
 	void (*teardown)(void *state);
 };
 
-/* pl_params_init - defaults: mutex, 1 producer, 1 consumer, 1 stage, depth 64, 1 s, 0.1 s warm-up.
- */
+/* pl_params_init - defaults: mutex, 1 producer, 1 consumer, 1 stage, depth 64, 1 s, 0.1 s warm-up,
+ * no pinning. */
 void pl_params_init(struct pl_params *p);
 
 /* pl_result_init - an empty result whose latency goes to @latency (may be NULL). */
@@ -174,8 +198,9 @@ int pl_pattern_check_params(const struct pl_pattern *pat, const struct pl_params
 			    unsigned senders, unsigned receivers, struct pl_result *r);
 
 /*
- * pl_pattern_run - run one point of @pat: check, setup, run, teardown. @r must come from
- * pl_result_init(). Returns 0, -ENOTSUP (skipped: @r->why says why) or -errno (failed:
+ * pl_pattern_run - run one point of @pat: check, setup, run, teardown, with the threads the
+ * point starts placed as @p->pin says. @r must come from pl_result_init(). Returns 0, -ENOTSUP
+ * (skipped: @r->why says why) or -errno (failed:
  * @r->why says what).
  */
 int pl_pattern_run(const struct pl_pattern *pat, const struct pl_params *p, struct pl_result *r);
