@@ -137,6 +137,7 @@ struct pb_opts {
 	const char *out;
 	bool quiet;
 	bool no_latency;
+	bool dry_run;
 };
 
 struct pb_nums {
@@ -194,6 +195,12 @@ extern const struct pb_preset pb_presets[];
  */
 int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, char *err, size_t n);
 void pb_plan_free(struct pb_plan *plan);
+
+/*
+ * pb_plan_print - the plan without running it (sweep --dry-run): every point, those a kind or
+ * pattern would refuse with the reason, and the run count and time it would take.
+ */
+void pb_plan_print(const struct pb_plan *plan, FILE *f);
 
 /*
  * pb_plan_execute - run every point @plan->reps times, repetitions interleaved across points

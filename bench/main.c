@@ -113,12 +113,15 @@ static const char usage_sweep[] =
     "rendezvous) is skipped with its reason, never run wrongly.\n"
     "\n"
     "  --preset NAME      quick (default, ~2 min on 2 cores), full (~25 min) or ci (the\n"
-    "                     regression gate's grid, ~20 s: scripts/perf-check)\n" GRID_OPTS
+    "                     regression gate's grid, ~40 s: scripts/perf-check)\n" GRID_OPTS
     "  --out DIR          where run folders go (default results/runs, from the current\n"
     "                     directory); DIR/latest points at the newest\n"
+    "  --dry-run          print the points (and those that would be skipped, with why)\n"
+    "                     and how long the sweep would take; run nothing\n"
     "\n"
     "examples:\n"
     "  patlab sweep                                   # the quick preset\n"
+    "  patlab sweep --preset full --dry-run           # what full would run, how long\n"
     "  patlab sweep --chan mutex,lockfree --ratio 1:1,4:1 --depth 1..4096*4 --reps 5\n"
     "  patlab sweep --pattern pingpong --chan all --depth 0,1 --messages 100000\n"
     "  patlab sweep --pattern chan --ratio 1:1 --depth 64 --spin 0,1000,10000,50000\n"
@@ -137,6 +140,7 @@ enum {
 	O_POLICY,
 	O_SPIN,
 	O_PIN,
+	O_DRY_RUN,
 	O_TIMEOUT,
 	O_REPS,
 	O_WARMUP,
@@ -165,6 +169,7 @@ static const struct option long_opts[] = {
     {"policy", required_argument, NULL, O_POLICY},
     {"spin", required_argument, NULL, O_SPIN},
     {"pin", required_argument, NULL, O_PIN},
+    {"dry-run", no_argument, NULL, O_DRY_RUN},
     {"timeout-ns", required_argument, NULL, O_TIMEOUT},
     {"reps", required_argument, NULL, O_REPS},
     {"warmup", required_argument, NULL, O_WARMUP},
@@ -241,6 +246,11 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *usage,
 			break;
 		case O_PIN:
 			o->pin = optarg;
+			break;
+		case O_DRY_RUN:
+			if (!sweep)
+				return usage_error(cmd, "--dry-run is for sweep");
+			o->dry_run = true;
 			break;
 		case O_TIMEOUT:
 			o->timeout = optarg;
@@ -467,6 +477,11 @@ static int cmd_run_or_sweep(int argc, char **argv, int full_argc, char **full_ar
 	if (pb_plan_make(&o, !sweep, &plan, err, sizeof(err)) != 0) {
 		pb_plan_free(&plan);
 		return usage_error(cmd, "%s", err);
+	}
+	if (o.dry_run) {
+		pb_plan_print(&plan, stdout);
+		pb_plan_free(&plan);
+		return PB_EXIT_OK;
 	}
 	memset(&run, 0, sizeof(run));
 	pb_sysinfo_collect(&run.sys);

@@ -28,15 +28,15 @@
 volatile int pb_stop_requested;
 
 const struct pb_preset pb_presets[] = {
-    {"quick",
-     "the default, ~2 min on 2 cores: chan at 1p1c 2p2c 4p1c 16p16c x depth "
-     "(0) 1 64 1024, pingpong at depth 1, and each pattern at the points of its story "
-     "(workers, hedging, order, policies x rate, ways of waiting, jobs in flight); every "
-     "kind (go too, when built); 3 reps of 0.25 s after 0.05 s warm-up"},
+    {"quick", "the default, ~2 min on 2 cores: chan at 1p1c 2p2c 4p1c 16p16c x depth "
+	      "(0) 1 64 1024, pingpong at depth 1, and each pattern at the points of its story "
+	      "(workers, hedging, order, policies x rate, ways of waiting, jobs in flight); every "
+	      "kind (go too, when built); 3 reps of 0.25 s after 0.05 s warm-up"},
     {"full", "~25 min: chan at 7 topologies x 8 depths, a spin-budget sweep, pingpong at "
 	     "depths 0 1 64; every kind; 5 reps of 1 s after 0.2 s warm-up"},
-    {"ci", "the regression gate's grid (scripts/perf-check), ~20 s: chan at 1p1c 2p2c x "
-	   "depth 1024; kinds mutex lockfree urcu spsc; 8 reps of 0.3 s after 0.05 s warm-up"},
+    {"ci", "the regression gate's grid (scripts/perf-check), ~40 s: chan at 1p1c 2p2c x "
+	   "depth 1024 x pin single, none; kinds mutex lockfree urcu spsc; 8 reps of 0.3 s "
+	   "after 0.05 s warm-up"},
     {NULL, NULL},
 };
 
@@ -561,13 +561,17 @@ static void preset_full(struct pb_plan *plan)
 
 /*
  * preset_ci - the grid `patlab check` gates on in CI (scripts/perf-check; results/baseline/
- * README.md has the measurements behind it). Only configurations whose speed a shared VM
- * keeps within ~2-3x from minute to minute: deep channels, where a message costs the send and
- * receive paths and rarely a cross-core wake-up. Shallow channels and pingpong swing by 5-28x
- * with the VM's wake-up regime, which no stored baseline survives (perf-ab, which runs both
- * sides alternately, handles them: give it --preset quick). Changing the grid invalidates
- * results/baseline/ci.csv (patlab check names the configurations that differ): refresh the
- * baseline in the same commit.
+ * README.md has the measurements behind it): chan at 1p1c and 2p2c, depth 1024, each point
+ * twice:
+ *   pin single: every thread on one CPU. The kind's send and receive paths, with the
+ *     hand-offs batched by the deep channel and no cache line crossing cores: within a few
+ *     percent from run to run and from hour to hour, so the gate can hold it to ~10-15%;
+ *   pin none: the multi-core figure (cache-line traffic, wake-ups), which a shared VM moves by
+ *     2-28x with its wake-up regime: only gross regressions can be told from that noise.
+ * Shallow channels and pingpong are not gated (perf-ab, which runs both sides alternately,
+ * handles them: give it --preset quick). Changing the grid invalidates results/baseline/ci.csv
+ * (patlab check names the configurations that differ): refresh the baseline in the same
+ * commit.
  */
 static void preset_ci(struct pb_plan *plan)
 {
@@ -575,7 +579,7 @@ static void preset_ci(struct pb_plan *plan)
 	 * the gate's grid until the baseline is refreshed with it. */
 	static const char kinds[] = "mutex,lockfree,urcu,spsc";
 	static const unsigned topos[][2] = {{1, 1}, {2, 2}};
-	static const double d1024 = 1024;
+	static const double d1024 = 1024, pins[] = {PL_PIN_SINGLE, PL_PIN_NONE};
 	struct pb_subgrid *g = &plan->sub[0];
 	char ignored[8];
 
@@ -583,8 +587,9 @@ static void preset_ci(struct pb_plan *plan)
 	parse_kinds(kinds, g, ignored, sizeof(ignored));
 	topos_set(g, sizeof(topos) / sizeof(topos[0]), topos);
 	nums_set(&g->depth, 1, &d1024);
+	nums_set(&g->pin, 2, pins);
 	plan->n_sub = 1;
-	/* 7 live points (spsc has no 2p2c) x 8 reps x ~0.36 s: about 20 s on 2 cores. */
+	/* 14 live points (spsc has no 2p2c) x 8 reps x ~0.36 s: about 40 s on 2 cores. */
 	plan->reps = 8;
 	plan->seconds = 0.3;
 	plan->warmup_s = 0.05;
@@ -1125,6 +1130,40 @@ static bool is_go_point(const struct pb_point *pt)
 	return (pt->pat->params & PL_PARAM_CHAN_KIND) && pb_kind_is_go(pt->p.chan_kind);
 }
 
+/* point_check - can @pt run (the pattern's pure check, or go's): 0, or -errno with @r->why. */
+static int point_check(const struct pb_point *pt, struct pl_result *r)
+{
+	pl_result_init(r, NULL);
+	return is_go_point(pt)	? pb_go_check(pt, r)
+	       : pt->pat->check ? pt->pat->check(&pt->p, r)
+				: pl_pattern_check_params(pt->pat, &pt->p, 1, 1, r);
+}
+
+void pb_plan_print(const struct pb_plan *plan, FILE *f)
+{
+	size_t live = 0;
+	double per_run = plan->warmup_s + plan->seconds;
+
+	for (size_t i = 0; i < plan->n_points; i++) {
+		const struct pb_point *pt = &plan->points[i];
+		struct pl_result r;
+
+		if (point_check(pt, &r) == 0) {
+			live++;
+			fprintf(f, "  %s\n", pt->label);
+		} else {
+			fprintf(f, "  %s  (not run: %s)\n", pt->label, r.why);
+		}
+	}
+	fprintf(f, "%zu points (%zu to run) x %u reps = %zu runs", plan->n_points, live, plan->reps,
+		live * plan->reps);
+	if (plan->messages == 0)
+		fprintf(f, " of %.3g s (%.3g s warm-up + %.3g s measured): about %.0f s\n", per_run,
+			plan->warmup_s, plan->seconds, (double)(live * plan->reps) * per_run);
+	else
+		fprintf(f, " of %llu messages each\n", (unsigned long long)plan->messages);
+}
+
 int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 		    int (*row_done)(struct pb_run *run))
 {
@@ -1144,10 +1183,7 @@ int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 		struct pl_result r;
 		int e;
 
-		pl_result_init(&r, NULL);
-		e = is_go_point(pt)  ? pb_go_check(pt, &r)
-		    : pt->pat->check ? pt->pat->check(&pt->p, &r)
-				     : pl_pattern_check_params(pt->pat, &pt->p, 1, 1, &r);
+		e = point_check(pt, &r);
 		if (e == 0) {
 			live++;
 			continue;

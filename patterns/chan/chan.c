@@ -113,6 +113,23 @@ static __attribute__((noinline, cold)) void plant_delay(void)
 		;
 }
 #endif
+#if defined(PATLAB_PLANT_SPINS) && PATLAB_PLANT_SPINS > 0
+/*
+ * The same, finer (-DPATLAB_PLANT_SPINS=N): N steps of a dependent arithmetic chain, a cycle
+ * or two each (the empty asm makes x opaque, so the compiler can neither fold the chain nor
+ * unroll it away): slowdowns of a few ns, below the ~45 ns floor of a clock-read busy-wait,
+ * and exact under callgrind.
+ */
+static __attribute__((noinline, cold)) void plant_spins(void)
+{
+	unsigned x = 0;
+
+	for (unsigned i = 0; i < PATLAB_PLANT_SPINS; i++) {
+		x = x * 3 + 1;
+		__asm__ volatile("" : "+r"(x));
+	}
+}
+#endif
 
 int pl_chan_send(pl_chan *ch, void *msg, pl_ctx *cx)
 {
@@ -121,6 +138,10 @@ int pl_chan_send(pl_chan *ch, void *msg, pl_ctx *cx)
 #if defined(PATLAB_PLANT_DELAY_NS) && PATLAB_PLANT_DELAY_NS > 0
 	if (ch->ops == &pl__chan_mutex) /* out of line: other kinds pay only this compare */
 		plant_delay();
+#endif
+#if defined(PATLAB_PLANT_SPINS) && PATLAB_PLANT_SPINS > 0
+	if (ch->ops == &pl__chan_mutex)
+		plant_spins();
 #endif
 	return ch->ops->send(ch, msg, cx);
 }

@@ -1278,8 +1278,8 @@ int main(int argc, char **argv)
 		logmsg("ledger %s: %s", s->o.ledger_path, strerror(errno));
 		goto out;
 	}
-	if (open_socket(s) != 0)
-		goto out;
+	/* The pool before the socket: a pool the options cannot build fails the start-up
+	 * before any client can connect (and see its connection reset). */
 	s->pool = pl_pool_new(&(pl_pool_opts){
 	    .workers = s->o.workers, .queue_depth = s->o.queue, .chan_kind = s->o.kind});
 	if (s->pool == NULL) {
@@ -1287,6 +1287,8 @@ int main(int argc, char **argv)
 		       s->o.queue, strerror(errno));
 		goto out;
 	}
+	if (open_socket(s) != 0)
+		goto out;
 	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->cqfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	s->ep = epoll_create1(EPOLL_CLOEXEC);

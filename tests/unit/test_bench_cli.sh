@@ -79,6 +79,27 @@ out=$("$bin" sweep --pattern chan --chan mutex --depth '0,1..4096*4' --ratio 1:1
 	--seconds 0.01 --warmup 0 --out "$tmp/range" 2>&1 >/dev/null)
 grep -q "8 points x 1 reps" <<<"$out" || fail "0,1..4096*4 must give 8 depths: $out"
 
+# The quick preset (the main job) covers every pattern and every registered kind: its plan,
+# printed by --dry-run (which runs and writes nothing), names each among the points to run.
+"$bin" sweep --dry-run --out "$tmp/dry" >"$tmp/plan" 2>"$tmp/plan.err" ||
+	fail "sweep --dry-run exit $?: $(cat "$tmp/plan.err")"
+[ -e "$tmp/dry" ] && fail "sweep --dry-run wrote $tmp/dry"
+grep -q '^[0-9]* points ([0-9]* to run) x 3 reps = [0-9]* runs of .*: about [0-9]* s$' "$tmp/plan" ||
+	fail "dry run: no plan summary line: $(tail -3 "$tmp/plan")"
+"$bin" list >"$tmp/list" || fail "patlab list exit $?"
+pats=$(awk '/^patterns/ { on = 1; next } /^presets/ { on = 0 } on && /^  [a-z]/ { print $1 }' "$tmp/list")
+regkinds=$(awk '/^channel kinds/ { on = 1; next } /^$/ { on = 0 } on && /^  [a-z]/ && $1 != "go" { print $1 }' "$tmp/list")
+[ "$(wc -w <<<"$pats")" -ge 8 ] && [ "$(wc -w <<<"$regkinds")" -ge 4 ] ||
+	fail "cannot read the patterns and kinds from patlab list: $pats / $regkinds"
+grep -v 'not run:' "$tmp/plan" >"$tmp/plan.run"
+for p in $pats; do
+	grep -q "^  $p " "$tmp/plan.run" || fail "the quick preset has no runnable $p point"
+done
+for k in $regkinds; do
+	grep -q "^  chan $k " "$tmp/plan.run" || fail "the quick preset has no runnable chan $k point"
+done
+expect_usage_error "--dry-run is for sweep" run --dry-run
+
 # --pin is a grid dimension: every point once per placement, the placement in its own column.
 "$bin" sweep --pattern chan,worker_pool --chan mutex --ratio 2:2 --depth 64 --pin spread,single,none \
 	--reps 1 --seconds 0.02 --warmup 0 --quiet --out "$tmp/pin" >/dev/null 2>"$tmp/pin.err" ||
