@@ -95,6 +95,8 @@ pl_chan *pl_chan_new_opts(const char *kind, size_t capacity, const pl_chan_opts 
  * receiver takes it).
  * Returns 0, -EPIPE when closed (before or while blocked; nothing delivered), or the error of
  * @cx (-ECANCELED, -ETIMEDOUT) when it became done while blocked (nothing delivered).
+ * The one kind that allocates per message, urcu (its node cache ran dry and malloc failed),
+ * also returns -ENOMEM, nothing delivered; the others preallocate and never do.
  */
 int pl_chan_send(pl_chan *ch, void *msg, pl_ctx *cx);
 
@@ -107,7 +109,8 @@ int pl_chan_recv(pl_chan *ch, void **msg, pl_ctx *cx);
 
 /*
  * pl_chan_try_send - send @msg if it can be done without blocking.
- * Returns 0, -EAGAIN when full (at capacity 0: when no receiver waits), -EPIPE when closed.
+ * Returns 0, -EAGAIN when full (at capacity 0: when no receiver waits), -EPIPE when closed
+ * (urcu: also -ENOMEM, as for pl_chan_send).
  */
 int pl_chan_try_send(pl_chan *ch, void *msg);
 
