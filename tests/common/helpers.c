@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chan/park.h"
@@ -73,6 +74,48 @@ bool pt_kind_spsc(const char *kind)
 	return info.spsc;
 }
 
+bool pt_stress_kind(const char *kind, struct pl_chan_kind_info *info)
+{
+	const char *only = getenv("PATLAB_STRESS_KIND");
+
+	if (only != NULL && strcmp(only, kind) != 0)
+		return false;
+	CHECK_EQ(pl_chan_kind_info(kind, info), 0);
+	return pt_kind_ready(kind);
+}
+
+int pt_stress_caps(const struct pl_chan_kind_info *info, bool with_1024, size_t *caps)
+{
+	int n = 0;
+
+	if (info->rendezvous)
+		caps[n++] = 0;
+	caps[n++] = 1;
+	caps[n++] = 2;
+	caps[n++] = 64;
+	if (with_1024)
+		caps[n++] = 1024;
+	if (info->unbounded)
+		caps[n++] = PL_CHAN_UNBOUNDED;
+	return n;
+}
+
+const char *pt_cap_name(size_t cap, char *buf, size_t n)
+{
+	if (cap == PL_CHAN_UNBOUNDED)
+		snprintf(buf, n, "unbounded");
+	else
+		snprintf(buf, n, "%zu", cap);
+	return buf;
+}
+
+uint64_t pt_hash_str(uint64_t h, const char *s)
+{
+	for (const char *p = s; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+	return h;
+}
+
 void pt_jitter(uint64_t *rng)
 {
 	uint64_t r = pt_rand(rng);
@@ -83,6 +126,27 @@ void pt_jitter(uint64_t *rng)
 	} else if ((r & 255) == 1) {
 		sched_yield();
 	}
+}
+
+void pt_pause(uint64_t x, int64_t max_sleep_ns, unsigned max_spins)
+{
+	if (x & 1)
+		pt_sleep_ns((int64_t)((x >> 8) % (uint64_t)max_sleep_ns));
+	else
+		for (unsigned i = (unsigned)(x >> 8) % max_spins; i > 0; i--)
+			pl__cpu_relax();
+}
+
+void *pt_cancel_later(void *arg)
+{
+	const struct pt_canceller *c = arg;
+
+	pt_sleep_ns(c->after_ns);
+	if (c->cause != 0)
+		pl_ctx_cancel_cause(c->cx, c->cause);
+	else
+		pl_ctx_cancel(c->cx);
+	return NULL;
 }
 
 double pt_extra(const struct pl_result *r, const char *name)

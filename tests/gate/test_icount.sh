@@ -20,13 +20,8 @@ patlab=${1:?usage: test_icount.sh PATLAB PATHS PLANTED_PATHS ICOUNT}
 paths=${2:?}
 planted=${3:?}
 icount=${4:?}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "test_icount: FAIL: $*" >&2
-	exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../common/lib.sh"
+pt_begin test_icount
 if ! command -v valgrind >/dev/null; then
 	echo "test_icount: SKIP: valgrind is not installed"
 	exit 77

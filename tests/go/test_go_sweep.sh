@@ -26,13 +26,8 @@ bin=${1:?usage: test_go_sweep.sh PATH/TO/patlab GO_FOUND PATH/TO/test_bench_cli.
 go_found=${2:?GO_FOUND}
 cli_test=${3:?PATH/TO/test_bench_cli.sh}
 gobin=$(dirname "$bin")/go/patlab-go
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "test_go_sweep: FAIL: $*" >&2
-	exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../common/lib.sh"
+pt_begin test_go_sweep
 
 if [ ! -x "$gobin" ]; then
 	[ "$go_found" = 1 ] && fail "go was found at configure time but $gobin was not built"

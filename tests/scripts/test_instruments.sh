@@ -25,13 +25,8 @@ if ! command -v python3 >/dev/null 2>&1; then
 	echo "test_instruments: SKIP: python3 not installed"
 	exit 77
 fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "test_instruments: FAIL: $*" >&2
-	exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../common/lib.sh"
+pt_begin test_instruments
 
 # ---------------------------------------------------------------- 1. micro_csv.py
 cat >"$tmp/micro.json" <<'EOF'

@@ -36,13 +36,8 @@ if ! command -v python3 >/dev/null 2>&1; then
 	echo "test_plot: SKIP: python3 not installed"
 	exit 77
 fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "test_plot: FAIL: $*" >&2
-	exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../common/lib.sh"
+pt_begin test_plot
 
 header='run_id,timestamp_utc,git_rev,host,cpu_model,cpus,compiler,pattern,chan_kind,producers,consumers,stages,queue_depth,work_ns,rate_target,policy,rep,messages,seconds,throughput_mps,lat_p50_ns,lat_p90_ns,lat_p99_ns,lat_p999_ns,lat_max_ns,dropped,rejected,lost,spin_ns,build_type,warmup_s,lat_mean_ns,seed,timeout_ns,extras'
 
@@ -132,6 +127,25 @@ expect_fail() {
 	echo "ok: $what -> exit $rc: $(head -1 "$tmp/err")"
 }
 
+# same_plots_reordered FROM TO WHAT SVG...: TO/results.csv is FROM's with its columns in reverse
+# order and a new column in front; plotting TO must succeed (else fail "WHAT: stderr") and each
+# SVG named must have the same texts and the same number of paths as FROM's.
+same_plots_reordered() {
+	local from=$1 to=$2 what=$3 f
+	shift 3
+	mkdir "$to"
+	awk -F, -v OFS=, '{ s = (NR == 1 ? "new_col" : "x"); for (i = NF; i >= 1; i--) s = s OFS $i; print s }' \
+		"$from/results.csv" >"$to/results.csv"
+	"$plot" "$to" >/dev/null 2>"$tmp/err" || fail "$what: $(cat "$tmp/err")"
+	for f in "$@"; do
+		cmp -s <(grep -o '<text[^>]*>[^<]*' "$from/plots/$f.svg" | sed 's/.*>//' | sort) \
+			<(grep -o '<text[^>]*>[^<]*' "$to/plots/$f.svg" | sed 's/.*>//' | sort) ||
+			fail "reordered columns change the texts of $f.svg"
+		cmp -s <(grep -c '<path' "$from/plots/$f.svg") <(grep -c '<path' "$to/plots/$f.svg") ||
+			fail "reordered columns change the drawing of $f.svg"
+	done
+}
+
 # ---------------------------------------------------------------- 1. the full grid
 run=$tmp/run
 mkdir "$run"
@@ -159,18 +173,8 @@ echo "ok: full grid -> 6 SVGs and README.md"
 
 # ---------------------------------------------------------------- 2. columns by name
 run2=$tmp/run2
-mkdir "$run2"
-# reverse the column order and add a column in front
-awk -F, -v OFS=, '{ s = (NR == 1 ? "new_col" : "x"); for (i = NF; i >= 1; i--) s = s OFS $i; print s }' \
-	"$run/results.csv" >"$run2/results.csv"
-"$plot" "$run2" >/dev/null 2>"$tmp/err" || fail "reordered columns: $(cat "$tmp/err")"
-for f in throughput latency ratio pingpong worker_pool workers; do
-	cmp -s <(grep -o '<text[^>]*>[^<]*' "$run/plots/$f.svg" | sed 's/.*>//' | sort) \
-		<(grep -o '<text[^>]*>[^<]*' "$run2/plots/$f.svg" | sed 's/.*>//' | sort) ||
-		fail "reordered columns change the texts of $f.svg"
-	cmp -s <(grep -c '<path' "$run/plots/$f.svg") <(grep -c '<path' "$run2/plots/$f.svg") ||
-		fail "reordered columns change the drawing of $f.svg"
-done
+same_plots_reordered "$run" "$run2" "reordered columns" \
+	throughput latency ratio pingpong worker_pool workers
 echo "ok: columns read by name"
 
 # ---------------------------------------------------------------- 3. partial runs
@@ -402,17 +406,8 @@ echo "ok: pattern stories -> 4 story SVGs with the medians the rows were made to
 
 # the same rows with the columns in another order: the same plots
 run7=$tmp/run7
-mkdir "$run7"
-awk -F, -v OFS=, '{ s = (NR == 1 ? "new_col" : "x"); for (i = NF; i >= 1; i--) s = s OFS $i; print s }' \
-	"$run6/results.csv" >"$run7/results.csv"
-"$plot" "$run7" >/dev/null 2>"$tmp/err" || fail "stories, reordered columns: $(cat "$tmp/err")"
-for f in backpressure_policies fanout_hedging shutdown_inflight workers; do
-	cmp -s <(grep -o '<text[^>]*>[^<]*' "$run6/plots/$f.svg" | sed 's/.*>//' | sort) \
-		<(grep -o '<text[^>]*>[^<]*' "$run7/plots/$f.svg" | sed 's/.*>//' | sort) ||
-		fail "reordered columns change the texts of $f.svg"
-	cmp -s <(grep -c '<path' "$run6/plots/$f.svg") <(grep -c '<path' "$run7/plots/$f.svg") ||
-		fail "reordered columns change the drawing of $f.svg"
-done
+same_plots_reordered "$run6" "$run7" "stories, reordered columns" \
+	backpressure_policies fanout_hedging shutdown_inflight workers
 echo "ok: stories read their columns by name"
 
 # no latency recorded: the latency-only stories are skipped with a reason, the rest drawn

@@ -568,24 +568,14 @@ static void run_config(const char *kind, size_t cap, int np, int nc, uint64_t ms
 static const int sides[] = {1, 2, 4, 16};
 static const int sides_tsan[] = {1, 2, 4, 8};
 
-static void cap_name(size_t cap, char *buf, size_t n)
-{
-	if (cap == PL_CHAN_UNBOUNDED)
-		snprintf(buf, n, "unbounded");
-	else
-		snprintf(buf, n, "%zu", cap);
-}
-
 /*
  * config_seed - the seed of one configuration, from the run's seed and the configuration
  * alone, so PATLAB_SEED with PATLAB_STRESS_KIND replays the same choices for it.
  */
 static uint64_t config_seed(const char *kind, size_t cap, int np, int nc)
 {
-	uint64_t h = g_seed;
+	uint64_t h = pt_hash_str(g_seed, kind);
 
-	for (const char *p = kind; *p; p++)
-		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
 	h ^= (uint64_t)cap * 0x9e3779b97f4a7c15ull ^ (uint64_t)np << 40 ^ (uint64_t)nc << 48;
 	return pt_rand(&h);
 }
@@ -604,7 +594,6 @@ static uint64_t messages(size_t cap, int np, int nc)
 
 int main(void)
 {
-	const char *only = getenv("PATLAB_STRESS_KIND");
 	const char *const *kinds = pl_chan_kinds();
 	const int *sv = sides;
 	int ran = 0;
@@ -622,23 +611,13 @@ int main(void)
 	for (int k = 0; kinds[k] != NULL; k++) {
 		const char *kind = kinds[k];
 		struct pl_chan_kind_info info;
-		size_t caps[6];
-		int ncaps = 0;
+		size_t caps[PT_MAX_CAPS];
+		int ncaps;
 
-		if (only != NULL && strcmp(only, kind) != 0)
-			continue;
-		CHECK_EQ(pl_chan_kind_info(kind, &info), 0);
-		if (!pt_kind_ready(kind))
+		if (!pt_stress_kind(kind, &info))
 			continue;
 		ran++;
-		if (info.rendezvous)
-			caps[ncaps++] = 0;
-		caps[ncaps++] = 1;
-		caps[ncaps++] = 2;
-		caps[ncaps++] = 64;
-		caps[ncaps++] = 1024;
-		if (info.unbounded)
-			caps[ncaps++] = PL_CHAN_UNBOUNDED;
+		ncaps = pt_stress_caps(&info, true, caps);
 		if (info.spsc)
 			printf(
 			    "kind %s: single producer/single consumer: 1x1 configurations only\n",
@@ -648,7 +627,7 @@ int main(void)
 			struct tally tl = {0};
 			char cn[24];
 
-			cap_name(caps[c], cn, sizeof(cn));
+			pt_cap_name(caps[c], cn, sizeof(cn));
 			for (int pi = 0; pi < 4; pi++) {
 				for (int ci = 0; ci < 4; ci++) {
 					int np = sv[pi], nc = sv[ci];

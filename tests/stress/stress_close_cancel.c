@@ -386,6 +386,37 @@ static void probe_closed(struct worker *w)
 	pl_ctx_release(cx);
 }
 
+/*
+ * epipe_seen - @w's operation returned -EPIPE: the channel must be closing (-EPIPE before close
+ * is a bug), and every later probe must say -EPIPE too. A receiver also records that some
+ * receiver got -EPIPE (phase 2's linearizability check; phase 3 does not read it).
+ */
+static void epipe_seen(struct worker *w)
+{
+	struct round *r = w->r;
+
+	if (!atomic_load(&r->closing))
+		pt_fail(__FILE__, __LINE__, "%s %d got -EPIPE before the channel was closed",
+			w->sender ? "sender" : "receiver", w->id);
+	if (!w->sender)
+		atomic_store(&r->drained_seen, true);
+	w->epipe++;
+	probe_closed(w);
+}
+
+/* A failed operation under @cx: its error must be the context's. */
+static void ctx_failure(struct worker *w, pl_ctx *cx, int rc)
+{
+	if (cx == NULL || pl_ctx_err(cx) != rc)
+		pt_fail(__FILE__, __LINE__,
+			"%s %d: operation returned %d but its context's error is %d",
+			w->sender ? "sender" : "receiver", w->id, rc, cx ? pl_ctx_err(cx) : 0);
+	if (rc == -ECANCELED)
+		w->cancelled++;
+	else
+		w->timedout++;
+}
+
 /* ------------------------------------------------------------------ phase 1: blocked */
 
 struct blocked {
@@ -543,11 +574,8 @@ static void *close_sender(void *arg)
 		}
 		sent_result(w, seq, rc);
 		progress(w);
-		if (rc == -ETIMEDOUT) {
-			CHECK(cx != NULL);
-			CHECK_EQ(pl_ctx_err(cx), -ETIMEDOUT);
-			w->timedout++;
-		}
+		if (rc == -ETIMEDOUT)
+			ctx_failure(w, cx, rc);
 		if (cx != NULL)
 			pl_ctx_release(cx);
 		if (rc == 0 && after_close)
@@ -555,9 +583,7 @@ static void *close_sender(void *arg)
 				"sender %d: a send that began after close() returned succeeded",
 				w->id);
 		if (rc == -EPIPE) {
-			CHECK(atomic_load(&r->closing));
-			w->epipe++;
-			probe_closed(w);
+			epipe_seen(w);
 			break;
 		}
 		CHECK(rc == 0 || rc == -ETIMEDOUT);
@@ -598,23 +624,14 @@ static void *close_receiver(void *arg)
 		if (rc == 0) {
 			record(w, m, drained_before);
 		} else {
-			CHECK(m == SENTINEL);
-			if (rc == -ETIMEDOUT) {
-				CHECK(cx != NULL);
-				CHECK_EQ(pl_ctx_err(cx), -ETIMEDOUT);
-				w->timedout++;
-			}
+			CHECK(m == SENTINEL); /* a failed receive wrote nothing */
+			if (rc == -ETIMEDOUT)
+				ctx_failure(w, cx, rc);
 		}
 		if (cx != NULL)
 			pl_ctx_release(cx);
 		if (rc == -EPIPE) {
-			if (!atomic_load(&r->closing))
-				pt_fail(__FILE__, __LINE__,
-					"receiver %d got -EPIPE before the channel was closed",
-					w->id);
-			atomic_store(&r->drained_seen, true);
-			w->epipe++;
-			probe_closed(w);
+			epipe_seen(w);
 			break;
 		}
 		CHECK(rc == 0 || rc == -ETIMEDOUT);
@@ -718,19 +735,6 @@ static void publish_slot(struct worker *w, pl_ctx *cx)
 	pthread_mutex_unlock(&w->slot_lk);
 }
 
-/* A failed operation under @cx: its error must be the context's. */
-static void ctx_failure(struct worker *w, pl_ctx *cx, int rc)
-{
-	if (cx == NULL || pl_ctx_err(cx) != rc)
-		pt_fail(__FILE__, __LINE__,
-			"%s %d: operation returned %d but its context's error is %d",
-			w->sender ? "sender" : "receiver", w->id, rc, cx ? pl_ctx_err(cx) : 0);
-	if (rc == -ECANCELED)
-		w->cancelled++;
-	else
-		w->timedout++;
-}
-
 static void wait_while_paused(struct worker *w, int who)
 {
 	struct round *r = w->r;
@@ -766,9 +770,7 @@ static void *cancel_sender(void *arg)
 		if (cx != NULL)
 			pl_ctx_release(cx);
 		if (rc == -EPIPE) {
-			CHECK(atomic_load(&r->closing));
-			w->epipe++;
-			probe_closed(w);
+			epipe_seen(w);
 			break;
 		}
 		CHECK(rc == 0 || rc == -ECANCELED || rc == -ETIMEDOUT);
@@ -805,9 +807,7 @@ static void *cancel_receiver(void *arg)
 		if (cx != NULL)
 			pl_ctx_release(cx);
 		if (rc == -EPIPE) {
-			CHECK(atomic_load(&r->closing));
-			w->epipe++;
-			probe_closed(w);
+			epipe_seen(w);
 			break;
 		}
 		CHECK(rc == 0 || rc == -ECANCELED || rc == -ETIMEDOUT);
@@ -870,11 +870,7 @@ static void phase_cancel(const char *kind, size_t cap, bool spsc, uint64_t *rng,
 	for (int a = 0; a < actions; a++) {
 		uint64_t x = pt_rand(rng);
 
-		if (x & 1)
-			pt_sleep_ns((int64_t)((x >> 8) % 200000));
-		else
-			for (unsigned i = (unsigned)(x >> 8) % 4000; i > 0; i--)
-				pl__cpu_relax();
+		pt_pause(x, 200000, 4000);
 		switch ((x >> 40) % 8) {
 		case 0:
 		case 1:
@@ -912,17 +908,14 @@ static void phase_cancel(const char *kind, size_t cap, bool spsc, uint64_t *rng,
 
 static uint64_t config_seed(const char *kind, size_t cap)
 {
-	uint64_t h = g_seed;
+	uint64_t h = pt_hash_str(g_seed, kind);
 
-	for (const char *p = kind; *p; p++)
-		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
 	h ^= (uint64_t)cap * 0x9e3779b97f4a7c15ull;
 	return pt_rand(&h);
 }
 
 int main(void)
 {
-	const char *only = getenv("PATLAB_STRESS_KIND");
 	const char *const *kinds = pl_chan_kinds();
 	int ran = 0;
 
@@ -937,22 +930,13 @@ int main(void)
 	for (int k = 0; kinds[k] != NULL; k++) {
 		const char *kind = kinds[k];
 		struct pl_chan_kind_info info;
-		size_t caps[5];
-		int ncaps = 0;
+		size_t caps[PT_MAX_CAPS];
+		int ncaps;
 
-		if (only != NULL && strcmp(only, kind) != 0)
-			continue;
-		CHECK_EQ(pl_chan_kind_info(kind, &info), 0);
-		if (!pt_kind_ready(kind))
+		if (!pt_stress_kind(kind, &info))
 			continue;
 		ran++;
-		if (info.rendezvous)
-			caps[ncaps++] = 0;
-		caps[ncaps++] = 1;
-		caps[ncaps++] = 2;
-		caps[ncaps++] = 64;
-		if (info.unbounded)
-			caps[ncaps++] = PL_CHAN_UNBOUNDED;
+		ncaps = pt_stress_caps(&info, false, caps);
 		if (info.spsc)
 			printf("kind %s: single producer/single consumer: one sender and one "
 			       "receiver thread only\n",
@@ -964,10 +948,7 @@ int main(void)
 			struct tally close_tl = {0}, cancel_tl = {0};
 			char cn[24];
 
-			if (caps[c] == PL_CHAN_UNBOUNDED)
-				snprintf(cn, sizeof(cn), "unbounded");
-			else
-				snprintf(cn, sizeof(cn), "%zu", caps[c]);
+			pt_cap_name(caps[c], cn, sizeof(cn));
 			phase_blocked(kind, caps[c], info.spsc, &rng);
 			for (int i = 0; i < (rounds > 0 ? rounds : 1); i++) {
 				phase_close(kind, caps[c], info.spsc, &rng, &close_tl);

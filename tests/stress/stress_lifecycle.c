@@ -189,39 +189,18 @@ static void team_put(struct team *t)
 		pl_chan_free(t->ch);
 }
 
-static int team_send(struct member *m, void *msg)
+/* chan_op - a send of *@msg (@send) or a receive into *@msg, bounded by @cx (may be NULL). */
+static int chan_op(pl_chan *ch, bool send, void **msg, pl_ctx *cx)
 {
-	pl_chan *ch = m->t->ch;
-	uint64_t x = pt_rand(&m->rng) % 6;
-	pl_ctx *cx;
-	int rc;
-
-	switch (x) {
-	case 0:
-	case 1:
-		return pl_chan_send(ch, msg, NULL);
-	case 2:
-		for (int i = 0; i < 32; i++) {
-			rc = pl_chan_try_send(ch, msg);
-			if (rc != -EAGAIN)
-				return rc;
-			sched_yield();
-		}
-		return pl_chan_send(ch, msg, NULL);
-	case 3:
-		cx = pl_ctx_with_timeout(NULL, (int64_t)(pt_rand(&m->rng) % 100000));
-		break;
-	default:
-		cx = child_of_parent();
-	}
-	CHECK(cx != NULL);
-	rc = pl_chan_send(ch, msg, cx);
-	CHECK(rc != -ECANCELED);
-	pl_ctx_release(cx);
-	return rc;
+	return send ? pl_chan_send(ch, *msg, cx) : pl_chan_recv(ch, msg, cx);
 }
 
-static int team_recv(struct member *m, void **msg)
+/*
+ * team_op - @m's next send of *@msg (@send) or receive into *@msg, by a route drawn from its
+ * rng: blocking; a try loop of 32 that falls back to blocking; under a timeout of up to 100 us;
+ * under a child of the long-lived parent (never cancelled here: -ECANCELED is a bug).
+ */
+static int team_op(struct member *m, bool send, void **msg)
 {
 	pl_chan *ch = m->t->ch;
 	uint64_t x = pt_rand(&m->rng) % 6;
@@ -231,15 +210,15 @@ static int team_recv(struct member *m, void **msg)
 	switch (x) {
 	case 0:
 	case 1:
-		return pl_chan_recv(ch, msg, NULL);
+		return chan_op(ch, send, msg, NULL);
 	case 2:
 		for (int i = 0; i < 32; i++) {
-			rc = pl_chan_try_recv(ch, msg);
+			rc = send ? pl_chan_try_send(ch, *msg) : pl_chan_try_recv(ch, msg);
 			if (rc != -EAGAIN)
 				return rc;
 			sched_yield();
 		}
-		return pl_chan_recv(ch, msg, NULL);
+		return chan_op(ch, send, msg, NULL);
 	case 3:
 		cx = pl_ctx_with_timeout(NULL, (int64_t)(pt_rand(&m->rng) % 100000));
 		break;
@@ -247,7 +226,7 @@ static int team_recv(struct member *m, void **msg)
 		cx = child_of_parent();
 	}
 	CHECK(cx != NULL);
-	rc = pl_chan_recv(ch, msg, cx);
+	rc = chan_op(ch, send, msg, cx);
 	CHECK(rc != -ECANCELED);
 	pl_ctx_release(cx);
 	return rc;
@@ -261,8 +240,10 @@ static void *member_main(void *arg)
 
 	if (m->sender) {
 		for (unsigned i = 0; i < m->nsend; i++) {
+			void *msg = (void *)(uintptr_t)i;
+
 			set_where(m->slot, W_SEND);
-			rc = team_send(m, (void *)(uintptr_t)i);
+			rc = team_op(m, true, &msg);
 			progress(m->slot);
 			if (rc == -EPIPE)
 				break;
@@ -278,7 +259,7 @@ static void *member_main(void *arg)
 			void *msg = SENTINEL;
 
 			set_where(m->slot, W_RECV);
-			rc = team_recv(m, &msg);
+			rc = team_op(m, false, &msg);
 			progress(m->slot);
 			if (rc == -EPIPE)
 				break;
@@ -327,13 +308,7 @@ static void scenario_team(const struct kind *k, size_t cap, uint64_t *rng, bool 
 	for (int i = t->n - 1; i >= 0; i--)
 		pt_start(&t->m[i].tid, member_main, &t->m[i]);
 	if (!t->sender_closes) {
-		uint64_t d = pt_rand(rng);
-
-		if (d & 1)
-			pt_sleep_ns((int64_t)((d >> 8) % 300000));
-		else
-			for (unsigned i = (unsigned)(d >> 8) % 5000; i > 0; i--)
-				pl__cpu_relax();
+		pt_pause(pt_rand(rng), 300000, 5000);
 		CHECK_EQ(pl_chan_close(t->ch), 0);
 		team_put(t);
 	}
@@ -517,7 +492,6 @@ static void scenario_blocked(const struct kind *k, size_t cap, uint64_t *rng)
 
 int main(void)
 {
-	const char *only = getenv("PATLAB_STRESS_KIND");
 	const char *const *kinds = pl_chan_kinds();
 	uint64_t rng, iters;
 	pthread_t mon;
@@ -532,11 +506,8 @@ int main(void)
 	for (int i = 0; kinds[i] != NULL && g_nkinds < MAX_KINDS; i++) {
 		struct kind *k = &g_kinds[g_nkinds];
 
-		if (only != NULL && strcmp(only, kinds[i]) != 0)
-			continue;
 		k->name = kinds[i];
-		CHECK_EQ(pl_chan_kind_info(k->name, &k->info), 0);
-		if (!pt_kind_ready(k->name))
+		if (!pt_stress_kind(k->name, &k->info))
 			continue;
 		if (k->info.spsc)
 			printf("kind %s: single producer/single consumer: teams of one sender and "

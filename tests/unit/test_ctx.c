@@ -867,21 +867,6 @@ static void test_deep_chain(void)
 
 /* ------------------------------------------------------------------ pl_ctx_wait */
 
-struct delayed {
-	pl_ctx *c;
-	int64_t delay_ns;
-	int cause;
-};
-
-static void *cancel_later(void *arg)
-{
-	struct delayed *d = arg;
-
-	pt_sleep_ns(d->delay_ns);
-	pl_ctx_cancel_cause(d->c, d->cause);
-	return NULL;
-}
-
 struct waiter {
 	pl_ctx *c;
 	pthread_t th;
@@ -908,8 +893,8 @@ static void test_wait(void)
 	check_live(c);
 
 	pt_note("wait: woken by a cancel from another thread");
-	struct delayed d = {.c = c, .delay_ns = 10 * MS, .cause = 21};
-	pt_start(&th, cancel_later, &d);
+	struct pt_canceller d = {.cx = c, .after_ns = 10 * MS, .cause = 21};
+	pt_start(&th, pt_cancel_later, &d);
 	CHECK_EQ(pl_ctx_wait(c, -1), -ECANCELED);
 	join(th);
 	CHECK_EQ(pl_ctx_cause(c), 21);
@@ -922,8 +907,8 @@ static void test_wait(void)
 	pl_ctx *mid = pl_ctx_with_timeout(root, 100000 * MS);
 	pl_ctx *leaf = pl_ctx_with_cancel(mid);
 	CHECK(root && mid && leaf);
-	d = (struct delayed){.c = root, .delay_ns = 10 * MS, .cause = 0};
-	pt_start(&th, cancel_later, &d);
+	d = (struct pt_canceller){.cx = root, .after_ns = 10 * MS, .cause = 0};
+	pt_start(&th, pt_cancel_later, &d);
 	/* A long timeout that is not reached: the cancel comes first. */
 	CHECK_EQ(pl_ctx_wait(leaf, 100000 * MS), -ECANCELED);
 	join(th);

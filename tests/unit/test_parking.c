@@ -185,10 +185,7 @@ static void run(const char *kind, struct blocked *b, int n)
 		double ratio = (double)b[i].cpu_ns / (double)b[i].wall_ns;
 		char cap[24];
 
-		if (b[i].cap == PL_CHAN_UNBOUNDED)
-			snprintf(cap, sizeof(cap), "unbounded");
-		else
-			snprintf(cap, sizeof(cap), "%zu", b[i].cap);
+		pt_cap_name(b[i].cap, cap, sizeof(cap));
 		bool ok = ratio < bound && b[i].switches <= MAX_SWITCHES;
 
 		printf("%-4s %-9s %s, cap %s, released by %s: blocked %.0f ms, cpu %.2f ms "

@@ -163,6 +163,34 @@ static void collect(pl_job_fn fn, void *arg, void *user)
 	atomic_fetch_add(&c->calls, 1);
 }
 
+/*
+ * occupy_and_queue - hold each of the @workers workers of @p on a context wait (occupy(), on
+ * @g after gate_init()), then queue @depth ledger jobs, one per entry of @e, behind them.
+ */
+static void occupy_and_queue(pl_pool *p, struct gate *g, struct cx_waiter *w, int workers,
+			     struct entry *e, int depth)
+{
+	gate_init(g);
+	occupy(p, g, w, workers);
+	for (int i = 0; i < depth; i++)
+		CHECK_EQ(pl_pool_submit(p, ledger_job, &e[i], NULL), 0);
+}
+
+/*
+ * check_cut_short - after a shutdown whose grace ran out: the job on each of the @workers
+ * workers saw -ECANCELED, and each of the @depth queued jobs of @e never ran and was handed
+ * back exactly once.
+ */
+static void check_cut_short(struct cx_waiter *w, int workers, struct entry *e, int depth)
+{
+	for (int i = 0; i < workers; i++)
+		CHECK_EQ(atomic_load(&w[i].rc), -ECANCELED);
+	for (int i = 0; i < depth; i++) {
+		CHECK_EQ(atomic_load(&e[i].ran), 0);
+		CHECK_EQ(atomic_load(&e[i].handed), 1);
+	}
+}
+
 /* A pool of @kind, or NULL (with a message) when the kind is still being written. */
 static pl_pool *pool_or_skip(const char *kind, unsigned workers, size_t depth)
 {
@@ -438,12 +466,9 @@ static void test_expired(const char *kind, bool deadline)
 	p = pool_or_skip(kind, WORKERS, DEPTH);
 	if (p == NULL)
 		return;
-	gate_init(&g);
 	memset(e, 0, sizeof(e));
 	atomic_init(&col.calls, 0);
-	occupy(p, &g, w, WORKERS);
-	for (int i = 0; i < DEPTH; i++)
-		CHECK_EQ(pl_pool_submit(p, ledger_job, &e[i], NULL), 0);
+	occupy_and_queue(p, &g, w, WORKERS, e, DEPTH);
 	b = (struct blocked_submit){.p = p, .e = &e[DEPTH], .rc = 1};
 	CHECK_EQ(pthread_create(&sub, NULL, blocked_submitter, &b), 0);
 	pt_sleep_ns(2 * 1000 * 1000); /* most likely blocked by now; -EPIPE either way */
@@ -457,14 +482,9 @@ static void test_expired(const char *kind, bool deadline)
 	CHECK_EQ(pl_pool_shutdown(p, grace, collect, &col), -ETIMEDOUT);
 	CHECK_EQ(pthread_join(sub, NULL), 0);
 	CHECK_EQ(b.rc, -EPIPE);
-	for (int i = 0; i < WORKERS; i++) {
+	for (int i = 0; i < WORKERS; i++)
 		CHECK_EQ(atomic_load(&w[i].returned), 1);
-		CHECK_EQ(atomic_load(&w[i].rc), -ECANCELED);
-	}
-	for (int i = 0; i < DEPTH; i++) {
-		CHECK_EQ(atomic_load(&e[i].ran), 0);
-		CHECK_EQ(atomic_load(&e[i].handed), 1);
-	}
+	check_cut_short(w, WORKERS, e, DEPTH);
 	CHECK_EQ(atomic_load(&e[DEPTH].ran) + atomic_load(&e[DEPTH].handed), 0);
 	CHECK_EQ(atomic_load(&col.calls), DEPTH);
 	/* Idempotent: same result at once, nothing handed back twice. */
@@ -497,12 +517,9 @@ static void test_grace_runs_out(const char *kind, bool deadline)
 	p = pool_or_skip(kind, WORKERS, DEPTH);
 	if (p == NULL)
 		return;
-	gate_init(&g);
 	memset(e, 0, sizeof(e));
 	atomic_init(&col.calls, 0);
-	occupy(p, &g, w, WORKERS);
-	for (int i = 0; i < DEPTH; i++)
-		CHECK_EQ(pl_pool_submit(p, ledger_job, &e[i], NULL), 0);
+	occupy_and_queue(p, &g, w, WORKERS, e, DEPTH);
 	if (deadline) {
 		grace = pl_ctx_with_timeout(NULL, 20 * 1000 * 1000);
 	} else {
@@ -512,12 +529,7 @@ static void test_grace_runs_out(const char *kind, bool deadline)
 	CHECK_EQ(pl_pool_shutdown(p, grace, collect, &col), -ETIMEDOUT);
 	if (!deadline)
 		CHECK_EQ(pthread_join(canceller, NULL), 0);
-	for (int i = 0; i < WORKERS; i++)
-		CHECK_EQ(atomic_load(&w[i].rc), -ECANCELED);
-	for (int i = 0; i < DEPTH; i++) {
-		CHECK_EQ(atomic_load(&e[i].ran), 0);
-		CHECK_EQ(atomic_load(&e[i].handed), 1);
-	}
+	check_cut_short(w, WORKERS, e, DEPTH);
 	pl_ctx_release(grace);
 	pl_pool_free(p);
 	gate_destroy(&g);
@@ -548,8 +560,7 @@ static void test_expired_running_only(const char *kind)
 	occupy(p, &g, w, WORKERS);
 	CHECK_EQ(pl_pool_shutdown(p, grace, collect, &col), -ETIMEDOUT);
 	CHECK_EQ(atomic_load(&col.calls), 0);
-	for (int i = 0; i < WORKERS; i++)
-		CHECK_EQ(atomic_load(&w[i].rc), -ECANCELED);
+	check_cut_short(w, WORKERS, NULL, 0);
 	pl_ctx_release(grace);
 	pl_pool_free(p);
 	gate_destroy(&g);

@@ -372,6 +372,24 @@ static void *recv_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * cancel_blocked - run @fn(@b) on a thread under a fresh cancellable context in b->cx, let it
+ * block, cancel the context: the blocked call must return -ECANCELED.
+ */
+static void cancel_blocked(struct blocker *b, void *(*fn)(void *))
+{
+	pthread_t th;
+
+	b->cx = pl_ctx_with_cancel(NULL);
+	CHECK(b->cx != NULL);
+	CHECK_EQ(pthread_create(&th, NULL, fn, b), 0);
+	pt_sleep_ns(2 * MS);
+	pl_ctx_cancel(b->cx);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	CHECK_EQ(b->rc, -ECANCELED);
+	pl_ctx_release(b->cx);
+}
+
 static void test_blocking(const char *kind)
 {
 	struct blocker b;
@@ -419,21 +437,11 @@ static void test_blocking(const char *kind)
 
 	pt_note("%s: cancel wakes a blocked receive and a blocked offer", kind);
 	in = mk(kind, 1, PL_BP_BLOCK, NULL);
-	b = (struct blocker){.in = in, .cx = pl_ctx_with_cancel(NULL)};
-	CHECK_EQ(pthread_create(&th, NULL, recv_thread, &b), 0);
-	pt_sleep_ns(2 * MS);
-	pl_ctx_cancel(b.cx);
-	CHECK_EQ(pthread_join(th, NULL), 0);
-	CHECK_EQ(b.rc, -ECANCELED);
-	pl_ctx_release(b.cx);
+	b = (struct blocker){.in = in};
+	cancel_blocked(&b, recv_thread);
 	CHECK_EQ(pl_ingress_offer(in, (void *)5, NULL), 0);
-	b = (struct blocker){.in = in, .item = (void *)6, .cx = pl_ctx_with_cancel(NULL)};
-	CHECK_EQ(pthread_create(&th, NULL, offer_thread, &b), 0);
-	pt_sleep_ns(2 * MS);
-	pl_ctx_cancel(b.cx);
-	CHECK_EQ(pthread_join(th, NULL), 0);
-	CHECK_EQ(b.rc, -ECANCELED);
-	pl_ctx_release(b.cx);
+	b = (struct blocker){.in = in, .item = (void *)6};
+	cancel_blocked(&b, offer_thread);
 	CHECK_EQ(pl_ingress_try_recv(in, &v), 0);
 	CHECK_EQ((uintptr_t)v, 5);
 	CHECK_EQ(pl_ingress_try_recv(in, &v), -EAGAIN);

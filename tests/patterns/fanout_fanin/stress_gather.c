@@ -30,6 +30,7 @@
 #include <patlab/patlab.h>
 
 #include "check.h"
+#include "helpers.h"
 
 #define MAXN 8
 #define US   (INT64_C(1000))
@@ -90,20 +91,6 @@ static void on_late(void *arg, int status, void *value, void *user)
 	CHECK_EQ(atomic_fetch_add(&b->late, 1), 0);
 }
 
-struct canceller {
-	pl_ctx *cx;
-	int64_t after_ns;
-};
-
-static void *cancel_later(void *arg)
-{
-	struct canceller *c = arg;
-
-	pt_sleep_ns(c->after_ns);
-	pl_ctx_cancel(c->cx);
-	return NULL;
-}
-
 static struct be *all_be; /* every round's backends, checked at the end */
 
 static void round_run(uint64_t *rng, unsigned round, pl_pool *pool, unsigned workers,
@@ -118,7 +105,7 @@ static void round_run(uint64_t *rng, unsigned round, pl_pool *pool, unsigned wor
 		 cancelled = 0;
 	unsigned running = 0;
 	int ctx_kind = (int)(pt_rand(rng) % 4); /* 0, 1: none; 2: cancel; 3: deadline */
-	struct canceller c = {0};
+	struct pt_canceller c = {0};
 	pthread_t t;
 	pl_ctx *cx = NULL;
 	int rc;
@@ -172,8 +159,8 @@ static void round_run(uint64_t *rng, unsigned round, pl_pool *pool, unsigned wor
 		where, n, (int)o.mode, o.k, (long long)o.hedge_delay_ns, o.detach, ctx_kind);
 	if (ctx_kind == 2) {
 		cx = pl_ctx_with_cancel(NULL);
-		c = (struct canceller){.cx = cx, .after_ns = (int64_t)(pt_rand(rng) % 500) * US};
-		CHECK_EQ(pthread_create(&t, NULL, cancel_later, &c), 0);
+		c = (struct pt_canceller){.cx = cx, .after_ns = (int64_t)(pt_rand(rng) % 500) * US};
+		CHECK_EQ(pthread_create(&t, NULL, pt_cancel_later, &c), 0);
 	} else if (ctx_kind == 3) {
 		cx = pl_ctx_with_timeout(NULL, (int64_t)(pt_rand(rng) % 2000) * US);
 	}

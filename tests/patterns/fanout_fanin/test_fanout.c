@@ -17,6 +17,7 @@
 #include <patlab/patlab.h>
 
 #include "check.h"
+#include "helpers.h"
 
 #define MS	(INT64_C(1000000))
 #define LONG_NS (3600 * INT64_C(1000000000)) /* "forever" for a hedge delay */
@@ -312,20 +313,6 @@ static void test_hedged(void)
 	CHECK_EQ(st.cancelled, 2);
 }
 
-struct canceller {
-	pl_ctx *cx;
-	int64_t after_ns;
-};
-
-static void *cancel_later(void *arg)
-{
-	struct canceller *c = arg;
-
-	pt_sleep_ns(c->after_ns);
-	pl_ctx_cancel(c->cx);
-	return NULL;
-}
-
 static void test_context(void)
 {
 	struct be b[4];
@@ -336,14 +323,14 @@ static void test_context(void)
 
 	for (unsigned m = 0; m < 3; m++) {
 		struct pl_fanout_opts o = opts(modes[m], 1, 5 * MS);
-		struct canceller c = {.cx = pl_ctx_with_cancel(NULL), .after_ns = 20 * MS};
+		struct pt_canceller c = {.cx = pl_ctx_with_cancel(NULL), .after_ns = 20 * MS};
 		pthread_t t;
 
 		pt_note("context: cancelled mid-call, mode %u", m);
 		setup(b, be, 4);
 		for (unsigned i = 0; i < 4; i++)
 			b[i].mode = B_BLOCK;
-		CHECK_EQ(pthread_create(&t, NULL, cancel_later, &c), 0);
+		CHECK_EQ(pthread_create(&t, NULL, pt_cancel_later, &c), 0);
 		CHECK_EQ(pl_fanout_call(c.cx, be, 4, &o, r, &st), -ECANCELED);
 		CHECK_EQ(pthread_join(t, NULL), 0);
 		check_structured(b, r, 4);
