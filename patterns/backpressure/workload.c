@@ -302,11 +302,8 @@ static void bp_free(struct bp *w)
 static uint64_t progress_sum(void *arg)
 {
 	struct bp *w = arg;
-	uint64_t sum = 0;
 
-	for (unsigned i = 0; i < w->n; i++)
-		sum += atomic_load_explicit(&w->t[i].progress, memory_order_relaxed);
-	return sum;
+	return PL__SUM_RELAXED(w->t, w->n, progress);
 }
 
 /* window_has_data - some measured item was delivered. */
@@ -314,10 +311,7 @@ static bool window_has_data(void *arg)
 {
 	struct bp *w = arg;
 
-	for (unsigned i = 0; i < w->n; i++)
-		if (measured_of(&w->t[i]) != 0)
-			return true;
-	return false;
+	return PL__ANY_RELAXED(w->t, w->n, measured);
 }
 
 static int bp_setup(const struct pl_params *p, void **state, struct pl_result *r)
@@ -516,9 +510,9 @@ static int bp_run(void *state, struct pl_result *r)
 	for (unsigned i = 0; i < w->n; i++) {
 		struct bp_thread *t = &w->t[i];
 
-		err = pl__window_spawn(&w->win, t->producer ? producer_main : consumer_main, t);
+		err = pl__window_spawn(&w->win, t->producer ? producer_main : consumer_main, t, r);
 		if (err != 0)
-			return pl__fail(r, err, "pthread_create: %s", strerror(-err));
+			return err;
 	}
 
 	t1 = pl__window_start(&w->win, p->warmup_s);

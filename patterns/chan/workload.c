@@ -280,11 +280,8 @@ static void wl_free(struct wl *w)
 static uint64_t progress_sum(void *arg)
 {
 	struct wl *w = arg;
-	uint64_t sum = 0;
 
-	for (unsigned i = 0; i < w->n; i++)
-		sum += atomic_load_explicit(&w->t[i].progress, memory_order_relaxed);
-	return sum;
+	return PL__SUM_RELAXED(w->t, w->n, progress);
 }
 
 /* window_has_data - some measured message (or round trip) has completed. */
@@ -292,10 +289,7 @@ static bool window_has_data(void *arg)
 {
 	struct wl *w = arg;
 
-	for (unsigned i = 0; i < w->n; i++)
-		if (measured_of(&w->t[i]) != 0)
-			return true;
-	return false;
+	return PL__ANY_RELAXED(w->t, w->n, measured);
 }
 
 static int wl_setup(const struct pl_params *p, void **state, struct pl_result *r, bool pingpong)
@@ -397,9 +391,9 @@ static int wl_run(void *state, struct pl_result *r)
 			fn = i == 0 ? pinger_main : ponger_main;
 		else
 			fn = t->producer ? producer_main : consumer_main;
-		err = pl__window_spawn(&w->win, fn, t);
+		err = pl__window_spawn(&w->win, fn, t, r);
 		if (err != 0)
-			return pl__fail(r, err, "pthread_create: %s", strerror(-err));
+			return err;
 	}
 
 	t1 = pl__window_start(&w->win, p->warmup_s);
@@ -419,12 +413,8 @@ static int wl_run(void *state, struct pl_result *r)
 	}
 	join_all(w);
 
-	if (by_count) {
-		t2 = t1;
-		for (unsigned i = 0; i < w->n; i++)
-			if (w->t[i].last_ns > t2)
-				t2 = w->t[i].last_ns;
-	}
+	if (by_count)
+		t2 = PL__LATEST(w->t, w->n, last_ns, t1);
 	for (unsigned i = 0; i < w->n; i++) {
 		struct wl_thread *t = &w->t[i];
 

@@ -399,11 +399,8 @@ static pl_pool *new_pool(const struct pl_params *p, unsigned workers, struct pl_
 static uint64_t progress_sum(void *arg)
 {
 	struct wl *w = arg;
-	uint64_t sum = 0;
 
-	for (unsigned i = 0; i < w->p.producers; i++)
-		sum += atomic_load_explicit(&w->t[i].beats, memory_order_relaxed);
-	return sum;
+	return PL__SUM_RELAXED(w->t, w->p.producers, beats);
 }
 
 /* window_has_data - some measured request was gathered. */
@@ -411,10 +408,7 @@ static bool window_has_data(void *arg)
 {
 	struct wl *w = arg;
 
-	for (unsigned i = 0; i < w->p.producers; i++)
-		if (atomic_load_explicit(&w->t[i].measured, memory_order_relaxed) != 0)
-			return true;
-	return false;
+	return PL__ANY_RELAXED(w->t, w->p.producers, measured);
 }
 
 static int fo_setup(const struct pl_params *p, void **state, struct pl_result *r)
@@ -540,9 +534,9 @@ static int fo_run(void *state, struct pl_result *r)
 		pl_hist_reset(t->hist);
 	}
 	for (unsigned i = 0; i < p->producers; i++) {
-		err = pl__window_spawn(&w->win, producer_main, &w->t[i]);
+		err = pl__window_spawn(&w->win, producer_main, &w->t[i], r);
 		if (err != 0)
-			return pl__fail(r, err, "pthread_create: %s", strerror(-err));
+			return err;
 	}
 	t1 = pl__window_start(&w->win, p->warmup_s);
 	if (!by_count) {
@@ -555,12 +549,8 @@ static int fo_run(void *state, struct pl_result *r)
 		pl_ctx_cancel(w->root); /* ends every call in flight; producers then exit */
 	(void)pl__window_join(&w->win, -1, NULL); /* no deadline: joins every producer */
 
-	if (by_count) {
-		t2 = t1;
-		for (unsigned i = 0; i < p->producers; i++)
-			if (w->t[i].last_ns > t2)
-				t2 = w->t[i].last_ns;
-	}
+	if (by_count)
+		t2 = PL__LATEST(w->t, p->producers, last_ns, t1);
 	for (unsigned i = 0; i < p->producers; i++) {
 		struct producer *t = &w->t[i];
 

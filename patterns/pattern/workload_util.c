@@ -104,6 +104,46 @@ void pl__extra_inflight(struct pl_result *r)
 				(double)r->messages / r->seconds * pl_hist_mean(r->latency) / 1e9);
 }
 
+/* elem_at - the member of element @i whose element-0 copy is at @first (see the header). */
+static const void *elem_at(const void *first, size_t stride, unsigned i)
+{
+	return (const char *)first + (size_t)i * stride;
+}
+
+uint64_t pl__sum_relaxed(const _Atomic uint64_t *first, size_t stride, unsigned n)
+{
+	uint64_t sum = 0;
+
+	/* Relaxed: heartbeats and counts, they order nothing (see the header). */
+	for (unsigned i = 0; i < n; i++)
+		sum += atomic_load_explicit((const _Atomic uint64_t *)elem_at(first, stride, i),
+					    memory_order_relaxed);
+	return sum;
+}
+
+bool pl__any_relaxed(const _Atomic uint64_t *first, size_t stride, unsigned n)
+{
+	/* Relaxed: as in pl__sum_relaxed(). */
+	for (unsigned i = 0; i < n; i++)
+		if (atomic_load_explicit((const _Atomic uint64_t *)elem_at(first, stride, i),
+					 memory_order_relaxed) != 0)
+			return true;
+	return false;
+}
+
+int64_t pl__latest(const int64_t *first, size_t stride, unsigned n, int64_t floor)
+{
+	int64_t latest = floor;
+
+	for (unsigned i = 0; i < n; i++) {
+		int64_t t = *(const int64_t *)elem_at(first, stride, i);
+
+		if (t > latest)
+			latest = t;
+	}
+	return latest;
+}
+
 /* ---------------------------------------------------------------- time and work */
 
 void pl__sleep_until(int64_t t)
@@ -255,7 +295,7 @@ bool pl__window_gate(struct pl__window *win)
 	return go > 0;
 }
 
-int pl__window_spawn(struct pl__window *win, void *(*fn)(void *), void *arg)
+int pl__window_spawn(struct pl__window *win, void *(*fn)(void *), void *arg, struct pl_result *r)
 {
 	int rc;
 
@@ -268,7 +308,7 @@ int pl__window_spawn(struct pl__window *win, void *(*fn)(void *), void *arg)
 		for (unsigned j = 0; j < win->created; j++)
 			PL_CHECK(pthread_join(win->tid[j], NULL));
 		win->created = 0;
-		return -rc;
+		return pl__fail(r, -rc, "pthread_create: %s", strerror(rc));
 	}
 	win->created++;
 	return 0;

@@ -12,6 +12,9 @@
  *   (zeroed, cache-line aligned), pl__share() (a producer's part of a message count),
  *   pl__spin_ns() and pl__new_chan() (a point's channel, refusals as -ENOTSUP),
  *   pl__merge_latency(), and two extras: pl__cpu_capacity_mps() and pl__extra_inflight().
+ * - Per-thread arrays: pl__sum_relaxed() and pl__any_relaxed() (PL__SUM_RELAXED(),
+ *   PL__ANY_RELAXED()), what a window's @progress and @has_data callbacks read, and
+ *   pl__latest() (PL__LATEST()), where a messages-mode window ends.
  * - Time and work: pl__sleep_until(), struct pl__schedule (an open-loop producer's send times),
  *   pl__busy_wait_ns() (wall time, polling the clock), pl__burn() with pl__burn_iters() (CPU
  *   work calibrated once per process: a preempted thread takes longer in wall time, as real
@@ -36,6 +39,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "chan/park.h"
@@ -103,6 +107,30 @@ double pl__cpu_capacity_mps(unsigned workers, int64_t work_ns);
  * in the system on average. Added only when @r has a latency histogram and a window > 0.
  */
 void pl__extra_inflight(struct pl_result *r);
+
+/*
+ * pl__sum_relaxed - the sum of @n relaxed counters, one in each element of a per-thread array:
+ * @first is the counter in element 0, @stride the element's size (PL__SUM_RELAXED() fills both
+ * in). It exists because every workload's stall check (the window's @progress callback) adds up
+ * its threads' heartbeats the same way. Relaxed loads: heartbeats and counts order nothing.
+ */
+uint64_t pl__sum_relaxed(const _Atomic uint64_t *first, size_t stride, unsigned n);
+
+/* pl__any_relaxed - true when one of those counters is non-zero (the @has_data callbacks). */
+bool pl__any_relaxed(const _Atomic uint64_t *first, size_t stride, unsigned n);
+
+/*
+ * pl__latest - the largest of @floor and @n clock readings laid out as pl__sum_relaxed()'s
+ * counters are (plain int64_t, read after the threads were joined). It exists because the
+ * workloads end a messages-mode window the same way: at the latest thread's last measured
+ * completion, never before t1.
+ */
+int64_t pl__latest(const int64_t *first, size_t stride, unsigned n, int64_t floor);
+
+/* PL__SUM_RELAXED, PL__ANY_RELAXED, PL__LATEST - the same over @field of @arr[0 .. @n - 1]. */
+#define PL__SUM_RELAXED(arr, n, field)	 pl__sum_relaxed(&(arr)[0].field, sizeof((arr)[0]), (n))
+#define PL__ANY_RELAXED(arr, n, field)	 pl__any_relaxed(&(arr)[0].field, sizeof((arr)[0]), (n))
+#define PL__LATEST(arr, n, field, floor) pl__latest(&(arr)[0].field, sizeof((arr)[0]), (n), (floor))
 
 /* pl__sleep_until - sleep until @t (CLOCK_MONOTONIC ns), resuming after signals. */
 void pl__sleep_until(int64_t t);
@@ -210,10 +238,11 @@ void pl__window_destroy(struct pl__window *win);
 
 /*
  * pl__window_spawn - create a worker running @fn(@arg); it must call pl__window_gate() first.
- * Returns 0, or -errno from pthread_create(): then every worker created so far has been told
- * to abort (its pl__window_gate() returns false) and joined.
+ * Returns 0, or -errno from pthread_create() with @r->why set ("pthread_create: ...", the one
+ * message every workload reports it with): then every worker created so far has been told to
+ * abort (its pl__window_gate() returns false) and joined.
  */
-int pl__window_spawn(struct pl__window *win, void *(*fn)(void *), void *arg);
+int pl__window_spawn(struct pl__window *win, void *(*fn)(void *), void *arg, struct pl_result *r);
 
 /*
  * pl__window_gate - a worker announces itself and waits until pl__window_start() opens the

@@ -294,11 +294,8 @@ static void wl_free(struct wl *w)
 static uint64_t progress_sum(void *arg)
 {
 	struct wl *w = arg;
-	uint64_t sum = 0;
 
-	for (unsigned i = 0; i < w->n; i++)
-		sum += atomic_load_explicit(&w->t[i].progress, memory_order_relaxed);
-	return sum;
+	return PL__SUM_RELAXED(w->t, w->n, progress);
 }
 
 /* window_has_data - the sink received a measured item. */
@@ -464,10 +461,10 @@ static int pipe_run(void *state, struct pl_result *r)
 	for (unsigned i = 0; i < w->n; i++) {
 		struct wl_thread *t = &w->t[i];
 
-		err = pl__window_spawn(&w->win, t->sink ? sink_main : producer_main, t);
+		err = pl__window_spawn(&w->win, t->sink ? sink_main : producer_main, t, r);
 		if (err != 0) {
 			pl_pipeline_cancel(w->pl);
-			return pl__fail(r, err, "pthread_create: %s", strerror(-err));
+			return err;
 		}
 	}
 	t1 = pl__window_start(&w->win, p->warmup_s);

@@ -238,13 +238,9 @@ static void wp_free(struct wp *w)
 static uint64_t progress_sum(void *arg)
 {
 	struct wp *w = arg;
-	uint64_t sum = 0;
 
-	for (unsigned i = 0; i < w->p.producers; i++)
-		sum += atomic_load_explicit(&w->prod[i].progress, memory_order_relaxed);
-	for (unsigned i = 0; i < w->p.consumers; i++)
-		sum += atomic_load_explicit(&w->slots[i].progress, memory_order_relaxed);
-	return sum;
+	return PL__SUM_RELAXED(w->prod, w->p.producers, progress) +
+	       PL__SUM_RELAXED(w->slots, w->p.consumers, progress);
 }
 
 /* window_has_data - some measured job has completed. */
@@ -252,10 +248,7 @@ static bool window_has_data(void *arg)
 {
 	struct wp *w = arg;
 
-	for (unsigned i = 0; i < w->p.consumers; i++)
-		if (atomic_load_explicit(&w->slots[i].measured, memory_order_relaxed) != 0)
-			return true;
-	return false;
+	return PL__ANY_RELAXED(w->slots, w->p.consumers, measured);
 }
 
 static int wp_setup(const struct pl_params *p, void **state, struct pl_result *r)
@@ -354,11 +347,11 @@ static int wp_run(void *state, struct pl_result *r)
 	for (unsigned i = 0; i < p->producers; i++)
 		w->prod[i].share = by_count ? pl__share(p->messages, p->producers, i) : 0;
 	for (unsigned i = 0; i < p->producers; i++) {
-		err = pl__window_spawn(&w->win, producer_main, &w->prod[i]);
+		err = pl__window_spawn(&w->win, producer_main, &w->prod[i], r);
 		if (err != 0) {
 			/* Relaxed: no job was submitted, so none reads it. */
 			atomic_store_explicit(&active, NULL, memory_order_relaxed);
-			return pl__fail(r, err, "pthread_create: %s", strerror(-err));
+			return err;
 		}
 	}
 	t1 = pl__window_start(&w->win, p->warmup_s);
@@ -390,14 +383,12 @@ static int wp_run(void *state, struct pl_result *r)
 		sent += w->prod[i].sent;
 	}
 	if (by_count)
-		t2 = t1;
+		t2 = PL__LATEST(w->slots, p->consumers, last_ns, t1);
 	for (unsigned i = 0; i < p->consumers; i++) {
 		struct slot *s = &w->slots[i];
 
 		done += s->done;
 		measured += atomic_load_explicit(&s->measured, memory_order_relaxed);
-		if (by_count && s->last_ns > t2)
-			t2 = s->last_ns;
 		pl__merge_latency(r, s->hist);
 	}
 	r->messages = measured;
