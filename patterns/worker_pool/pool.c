@@ -123,7 +123,7 @@ struct pl_pool {
 
 	/*
 	 * Shutdown. @expired: written once under @lock, read lock-free by workers (seq_cst,
-	 * Dekker with worker.busy). @intake_closed: see pl_pool_try_submit(). @live: workers not
+	 * Dekker with worker.busy). @intake_closed: see intake_stopped(). @live: workers not
 	 * yet exited. @wake_seq: bumped by the last exiting worker and by a grace watch; the futex
 	 * word shutdown callers sleep on.
 	 */
@@ -466,6 +466,19 @@ int pl_pool_shutdown(pl_pool *p, pl_ctx *grace,
 
 /* --------------------------------------------------------------------- submit */
 
+/*
+ * intake_stopped - shutdown has begun: every submit from now on fails with -EPIPE. Checked
+ * before the channel is touched because -EPIPE can come from this flag before the stopper's
+ * pl_chan_close() (pl_pool_try_submit() below); without the check, a later submit in that
+ * window could still hand a job to a parked worker, breaking "-EPIPE from then on" (found by
+ * stress_pool under TSan: try_submit returned 0 after -EPIPE). A submit that passes the check
+ * just before the flag is set is accepted before the close, and drained like any other.
+ */
+static inline bool intake_stopped(pl_pool *p)
+{
+	return atomic_load(&p->intake_closed);
+}
+
 int pl_pool_submit(pl_pool *p, pl_job_fn fn, void *arg, pl_ctx *cx)
 {
 	struct job *j;
@@ -473,6 +486,8 @@ int pl_pool_submit(pl_pool *p, pl_job_fn fn, void *arg, pl_ctx *cx)
 
 	if (p == NULL || fn == NULL)
 		return -EINVAL;
+	if (intake_stopped(p))
+		return -EPIPE;
 	j = job_get(p);
 	if (j == NULL)
 		return -ENOMEM;
@@ -491,6 +506,8 @@ int pl_pool_try_submit(pl_pool *p, pl_job_fn fn, void *arg)
 
 	if (p == NULL || fn == NULL)
 		return -EINVAL;
+	if (intake_stopped(p))
+		return -EPIPE;
 	j = job_get(p);
 	if (j == NULL)
 		return -ENOMEM;
