@@ -343,7 +343,7 @@ static int cmd_list(int argc, char **argv)
 		    PB_GO_KIND, g->available ? g->version : "not built", "",
 		    g->available ? "'--chan all' includes it" : g->why);
 	}
-	printf("\npatterns and workloads (--pattern):\n");
+	printf("\npatterns and workloads (--pattern; each also reads --pin, thread placement):\n");
 	for (const struct pl_pattern *const *p = pl_patterns(); *p != NULL; p++) {
 		printf("  %-10s %s\n  %-10s parameters:", (*p)->name, (*p)->summary, "");
 		for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
