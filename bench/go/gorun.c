@@ -72,6 +72,7 @@ static int why(struct pl_result *r, int err, const char *fmt, ...)
 /*
  * run_child - run @argv with stdout captured into *@out (NUL-terminated, malloc'd; the
  * caller frees it) and stderr shared, for at most @timeout_ns. *@status is waitpid()'s.
+ * @cpu >= 0 confines the child to that CPU before the exec (it exits 125 if refused).
  * Returns 0, -ETIMEDOUT (the child was killed), -EMSGSIZE (too much output; killed) or -errno.
  */
 static int run_child(char *const argv[], int64_t timeout_ns, int cpu, char **out, int *status)
