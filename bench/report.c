@@ -332,13 +332,18 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 	for (size_t i = 0; i < run->n_rows && !any_lat; i++)
 		any_lat = strcmp(run->rows[i].pattern, pattern) == 0 && run->rows[i].lat.max > 0;
 	for (int table = 0; table < (any_lat ? 2 : 1); table++) {
+		/* The title: a markdown heading, or a plain line for the terminal. */
+		if (table == 0)
+			fprintf(o->f,
+				o->md ? "\n### %s: %s, median (min-max)\n\n"
+				      : "\n%s: %s, median (min-max) over reps\n",
+				pattern, counts);
+		else
+			fprintf(o->f,
+				o->md ? "\n### %s: latency p50 / p99 (%s), medians\n\n"
+				      : "\n%s: latency p50 / p99 (%s), medians over reps\n",
+				pattern, lat_what);
 		if (o->md) {
-			if (table == 0)
-				fprintf(o->f, "\n### %s: %s, median (min-max)\n\n", pattern,
-					counts);
-			else
-				fprintf(o->f, "\n### %s: latency p50 / p99 (%s), medians\n\n",
-					pattern, lat_what);
 			fprintf(o->f, "| scenario |");
 			for (size_t k = 0; k < nk; k++)
 				fprintf(o->f, " %s |", kinds[k]);
@@ -352,12 +357,6 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 				fprintf(o->f, "---|");
 			fputc('\n', o->f);
 		} else {
-			if (table == 0)
-				fprintf(o->f, "\n%s: %s, median (min-max) over reps\n", pattern,
-					counts);
-			else
-				fprintf(o->f, "\n%s: latency p50 / p99 (%s), medians over reps\n",
-					pattern, lat_what);
 			fprintf(o->f, "%-*s", width, "scenario");
 			for (size_t k = 0; k < nk; k++)
 				fprintf(o->f, " %-20s", kinds[k]);
