@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "helpers.h"
 
 #define US INT64_C(1000)
 #define MS INT64_C(1000000)
@@ -492,23 +493,6 @@ static void run_cfg(const struct cfg *c, uint64_t seed, uint64_t per_round, unsi
 	free(r);
 }
 
-static bool kind_usable(const char *kind, bool *spsc)
-{
-	struct pl_chan_kind_info info;
-	pl_ingress_opts o = {.bound = 1, .chan_kind = kind};
-	pl_ingress *in;
-
-	CHECK_EQ(pl_chan_kind_info(kind, &info), 0);
-	*spsc = info.spsc;
-	in = pl_ingress_new(&o);
-	if (in == NULL) {
-		CHECK_EQ(errno, ENOSYS);
-		return false;
-	}
-	pl_ingress_free(in);
-	return true;
-}
-
 static void stress_ingress(uint64_t seed)
 {
 	static const size_t bounds[] = {1, 2, 7, 64};
@@ -523,10 +507,9 @@ static void stress_ingress(uint64_t seed)
 	for (const char *const *k = pl_chan_kinds(); *k != NULL; k++) {
 		bool spsc;
 
-		if (!kind_usable(*k, &spsc)) {
-			fprintf(stderr, "kind %s: not implemented in this build, skipped\n", *k);
+		if (!pt_kind_ready(*k))
 			continue;
-		}
+		spsc = pt_kind_spsc(*k);
 		/* The five policies, single-producer drop_oldest, drop_newest + either shedder. */
 		for (int v = 0; v < 8; v++) {
 			struct cfg c = {.kind = *k, .producers = P, .consumers = C};

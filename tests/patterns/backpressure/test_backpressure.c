@@ -83,20 +83,6 @@ static void check_identity(pl_ingress *in)
 	CHECK(st.peak <= st.bound);
 }
 
-/* kind_usable - false for kinds this build refuses (a placeholder answers ENOSYS). */
-static bool kind_usable(const char *kind)
-{
-	pl_ingress_opts o = {.bound = 1, .chan_kind = kind};
-	pl_ingress *in = pl_ingress_new(&o);
-
-	if (in == NULL) {
-		CHECK_EQ(errno, ENOSYS);
-		return false;
-	}
-	pl_ingress_free(in);
-	return true;
-}
-
 /* ------------------------------------------------------------------ ingress */
 
 static void test_names_and_args(void)
@@ -925,7 +911,7 @@ static void test_workload(void)
 	CHECK_EQ(pl_pattern_run(pat, &p, &r), -EINVAL);
 
 	for (const char *const *k = pl_chan_kinds(); *k != NULL; k++) {
-		if (!kind_usable(*k))
+		if (!pt_kind_ready(*k))
 			continue;
 		for (const char *const *pol = pat->policies; *pol != NULL; pol++) {
 			int rc;
@@ -988,10 +974,8 @@ int main(void)
 	test_limiter_property(seed);
 	test_limiter_wait();
 	for (const char *const *k = pl_chan_kinds(); *k != NULL; k++) {
-		if (!kind_usable(*k)) {
-			fprintf(stderr, "kind %s: not implemented in this build, skipped\n", *k);
+		if (!pt_kind_ready(*k))
 			continue;
-		}
 		for (int p = 0; p < 5; p++) {
 			if (p == PL_BP_DROP_OLDEST && pt_kind_spsc(*k))
 				continue;
