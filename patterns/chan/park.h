@@ -6,9 +6,10 @@
  * Internal: how threads wait. Spin briefly, then park on a futex.
  *
  * - pl__futex_wait/wake: the raw futex, with an absolute CLOCK_MONOTONIC deadline.
- * - struct pl__spin: the spin phase (single-PAUSE polls, then sched_yield()) bounded by a
- *   budget of the waiting thread's own CPU time (pl_chan_opts.spin_ns), the clock read only
- *   once the PAUSE polls are spent.
+ * - struct pl__spin: the spin phase (single-PAUSE polls, as many as recently paid off for
+ *   this thread, then sched_yield()) bounded by a budget of the waiting thread's own CPU time
+ *   (pl_chan_opts.spin_ns), the clock read only once the PAUSE polls are spent, and then
+ *   every few yields.
  * - struct pl__evc: an eventcount (Vyukov). A waiter announces itself (prepare), re-checks its
  *   condition, then sleeps on the sequence word only if nothing was notified since; a notifier
  *   that finds no waiter pays a fence and one load. No wakeup can be lost between a waiter's
@@ -54,14 +55,11 @@ struct pl__spin {
 	int64_t budget_ns;
 	int64_t start_ns;
 	unsigned step;
+	unsigned polls; /* PAUSE polls before the yield phase (adaptive, see park.c) */
 };
 
-static inline void pl__spin_init(struct pl__spin *s, int64_t budget_ns)
-{
-	s->budget_ns = budget_ns;
-	s->start_ns = 0;
-	s->step = 0;
-}
+/* pl__spin_init - start a spin phase with @budget_ns of the thread's CPU time. */
+void pl__spin_init(struct pl__spin *s, int64_t budget_ns);
 
 /* pl__spin_once - back off once; false when the budget is spent and the caller should park. */
 bool pl__spin_once(struct pl__spin *s);
