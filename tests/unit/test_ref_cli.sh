@@ -21,8 +21,7 @@ bin=${1:?usage: test_ref_cli.sh PATH/TO/patlab-ref}
 pt_begin test_ref_cli
 
 # ---------------------------------------------------------------- 1. help and errors
-out=$("$bin" --help 2>&1)
-[ $? -eq 0 ] || fail "--help exit $?"
+out=$("$bin" --help 2>&1) || fail "--help exit $?"
 grep -q '^usage: patlab-ref' <<<"$out" || fail "--help prints no usage: $out"
 queues=$(sed -n 's/.*(default: all): //p' <<<"$out")
 [ -n "$queues" ] || fail "--help lists no queues"
