@@ -227,6 +227,7 @@ static void account_first(struct worker *w, unsigned producers, void *m)
                                                                                                    \
 		barrier_wait(&run->start);                                                         \
 		for (;;) {                                                                         \
+			/* Relaxed: see struct run. */                                             \
 			int ph = atomic_load_explicit(&run->phase, memory_order_relaxed);          \
 			if (unlikely(ph != seen) && phase_step(w, &seen, ph, seq))                 \
 				break;                                                             \
@@ -266,6 +267,7 @@ static void account_first(struct worker *w, unsigned producers, void *m)
                                                                                                    \
 		barrier_wait(&run->start);                                                         \
 		for (;;) {                                                                         \
+			/* Relaxed: see struct run. */                                             \
 			int ph = atomic_load_explicit(&run->phase, memory_order_relaxed);          \
 			if (unlikely(ph != seen) && phase_step(w, &seen, ph, seq))                 \
 				break;                                                             \

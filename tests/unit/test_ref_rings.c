@@ -282,6 +282,7 @@ static void threads(enum which w, size_t cap, unsigned np, unsigned nc, uint64_t
 	for (unsigned i = np; i < np + nc; i++)
 		CHECK(pthread_join(th[i], NULL) == 0);
 	for (uint64_t i = 0; i < np * per_producer; i++) {
+		/* Relaxed: every consumer was joined. */
 		unsigned char n = atomic_load_explicit(&s.seen[i], memory_order_relaxed);
 
 		if (n != 1)
