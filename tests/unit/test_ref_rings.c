@@ -309,7 +309,7 @@ int main(void)
 	enum which rings[] = {VYUKOV, SPSC, CK};
 	unsigned n_rings = 2;
 	double scale = pt_scale() * (pt_sanitized() ? 0.1 : 1);
-	uint64_t per = (uint64_t)(200000 * scale);
+	uint64_t per = (uint64_t)(100000 * scale);
 
 #ifdef PATLAB_REF_CK
 	n_rings = 3;
