@@ -1204,9 +1204,10 @@ static void tables(void)
 		}
 		if (!any_kind || (vy == NULL && n_spsc_refs == 0))
 			continue;
-		printf("\nRatios at depth %zu (median / median; ping-pong: the reference's RTT / "
-		       "the queue's; below 1 is slower than the reference):\n\n",
-		       opt.depths[d]);
+		printf("\nRatios at depth %zu (median / median%s; below 1 is slower than the "
+		       "reference):\n\n",
+		       opt.depths[d],
+		       opt.pingpong ? "; ping-pong: the reference's RTT / the queue's" : "");
 		header_row("kind / reference");
 		for (size_t i = 0; i < opt.n_queues; i++) {
 			const struct queue *q = opt.queues[i];
