@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=bash
-# scripts/lib/run_folder.sh - sourced by scripts/micro and scripts/hyperfine-*: run folders named
-# like patlab's, and the release build they measure.
+# scripts/lib/run_folder.sh - sourced by scripts/micro, scripts/ref and scripts/hyperfine-*: run
+# folders named like patlab's, and the release build they measure.
 #
 # patlab sweep names a run <UTC start, %Y%m%dT%H%M%SZ>-<4 random hex digits> (bench/sysinfo.c)
 # and points <out>/latest at the newest with a symlink made under a temp name and renamed over
@@ -53,11 +53,11 @@ rf_build() {
 	(cd build/release && pwd)
 }
 
-# rf_find BUILD_DIR NAME: the path of executable NAME inside BUILD_DIR (its top folder or
-# bench/), or a message and status 1.
+# rf_find BUILD_DIR NAME: the path of executable NAME inside BUILD_DIR (its top folder,
+# bench/, bench/micro/ or bench/ref/), or a message and status 1.
 rf_find() {
 	local p
-	for p in "$1/$2" "$1/bench/$2" "$1/bench/micro/$2"; do
+	for p in "$1/$2" "$1/bench/$2" "$1/bench/micro/$2" "$1/bench/ref/$2"; do
 		if [ -x "$p" ] && [ -f "$p" ]; then
 			printf '%s\n' "$p"
 			return 0
