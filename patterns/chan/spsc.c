@@ -31,21 +31,25 @@
  * its spin budget; the message path pays a compiler barrier and one load of a line nobody
  * writes while nobody sleeps.
  *
- * Close. state holds CLOSING and CLOSED, both set once by close, from any thread. Per message
- * the sender announces itself (sending = 1), then, after pl__barrier_light(), loads state; if
- * CLOSING it delivers nothing and fails with -EPIPE, else it publishes and clears sending
- * (release). close sets CLOSING, pl__barrier_heavy(), then waits until sending is 0: by the
- * same Dekker, a send that missed CLOSING is seen in progress and waited for, and every later
- * send sees CLOSING. Only then is CLOSED set (release), so tail is final once CLOSED is
- * visible: the receiver reports -EPIPE only when it has seen CLOSED (acquire) and then an
- * empty ring, so every send that returned 0 is received and nothing is delivered after the
- * close. The wait in close is for a sender between two stores of its own send_once(): a few
- * instructions unless preempted, so it PAUSEs, then yields (never parks, never for long).
- * Then close notifies both eventcounts with pl__evc_notify() (a fence: close is rare), which
- * pairs with the waiters' seq_cst increment whether or not membarrier is in use.
+ * Close. state holds CLOSING and CLOSED, both set once by close, from any thread (and FENCED,
+ * set at create when membarrier is unavailable, so the send path learns the barrier mode from
+ * the word it loads anyway). Once there is room, the sender announces the tail it is about to
+ * publish (sending = tail + 1), then, after the light barrier, loads state; if CLOSING it
+ * withdraws (sending = tail), delivers nothing and fails with -EPIPE, else it writes the slot
+ * and publishes tail. close sets CLOSING, pl__barrier_heavy(), then waits until tail has caught
+ * up with sending (wait_sender()): by the same Dekker, a send that missed CLOSING is seen in
+ * flight and waited for, and every later send sees CLOSING. Only then is CLOSED set (release),
+ * so tail is final once CLOSED is visible: the receiver reports -EPIPE only when it has seen
+ * CLOSED (acquire) and then an empty ring, so every send that returned 0 is received and
+ * nothing is delivered after the close. A full ring reports -EPIPE rather than -EAGAIN once
+ * CLOSING is seen. The wait in close is for a sender between two stores of its own
+ * send_once(): a few instructions unless preempted, so it PAUSEs, then yields (never parks,
+ * never for long); a second close waits the same way for the first to set CLOSED. Then close
+ * notifies both eventcounts with pl__evc_notify() (a fence: close is rare), which pairs with
+ * the waiters' seq_cst increment whether or not membarrier is in use.
  *
- * Without membarrier (barrier.h's fallback) both barriers are fences: each send pays two,
- * each receive one; the protocol is unchanged.
+ * Without membarrier (barrier.h's fallback) both barriers are fences: each send then pays
+ * two, each receive one; the protocol is unchanged.
  *
  * Memory: one allocation (the channel, then the ring), freed by destroy. Messages are not owned.
  */
@@ -64,6 +68,7 @@
 enum {
 	CLOSING = 1u << 0, /* sends fail from now on */
 	CLOSED = 1u << 1,  /* and tail is final: receivers may report -EPIPE once drained */
+	FENCED = 1u << 2,  /* set at create when membarrier is unavailable: the fence fallback */
 };
 
 struct spsc_chan {
@@ -79,10 +84,11 @@ struct spsc_chan {
 	size_t tx_mask; /* ring size - 1 */
 	/* A lower bound of head, reloaded when the ring looks full. */
 	size_t head_cache;
-	/* 1 while the sender is inside send_once(): stored relaxed = 1 before its state load
-	 * (ordered by pl__barrier_light(), pairing with close's pl__barrier_heavy()), release = 0
-	 * after its tail store (pairs with the acquire load in wait_sender()). */
-	_Atomic unsigned sending;
+	/* The tail the sender is about to publish: stored (relaxed) = tail + 1 before its state
+	 * load, ordered by the barrier pair with close's pl__barrier_heavy(); a send is in
+	 * flight while sending != tail. Withdrawn (release) = tail when the send fails on
+	 * CLOSING. Read by close only (wait_sender()). */
+	_Atomic size_t sending;
 
 	/* Messages sent. Stored by the sender only (release, after the slot write). */
 	alignas(PL_FALSE_SHARING) _Atomic size_t tail;
@@ -110,7 +116,7 @@ struct spsc_chan {
 _Static_assert(ON_OWN_LINE(tx_cap) && ON_OWN_LINE(tail) && ON_OWN_LINE(head) &&
 		   ON_OWN_LINE(rx_mask) && ON_OWN_LINE(not_empty) && ON_OWN_LINE(not_full),
 	       "hot fields share a line");
-_Static_assert(offsetof(struct spsc_chan, sending) + sizeof(unsigned) <=
+_Static_assert(offsetof(struct spsc_chan, sending) + sizeof(size_t) <=
 		   offsetof(struct spsc_chan, tx_cap) + PL_FALSE_SHARING,
 	       "the sender's private fields span two lines");
 _Static_assert(offsetof(struct spsc_chan, ring) % PL_FALSE_SHARING == 0, "ring not aligned");
@@ -128,41 +134,70 @@ static inline struct spsc_chan *to_spsc(const void *ch)
 	return (struct spsc_chan *)ch;
 }
 
+/*
+ * notify_receiver - pl__evc_notify_asym(&c->not_empty, 1) with the barrier mode already known
+ * from @st (the state word this send loaded): the hot path then reads no global flag.
+ */
+static inline void notify_receiver(struct spsc_chan *c, unsigned st)
+{
+	if (__builtin_expect(st & FENCED, 0)) {
+		pl__evc_notify(&c->not_empty, 1);
+		return;
+	}
+	/* pl__barrier_light() in membarrier mode: pairs with pl__barrier_heavy() in the
+	 * receiver's pl__evc_prepare(). */
+	atomic_signal_fence(memory_order_seq_cst);
+	/* Relaxed: ordered after our tail store by the barrier pair. */
+	if (atomic_load_explicit(&c->not_empty.waiters, memory_order_relaxed) != 0)
+		pl__evc_notify_slow(&c->not_empty, 1);
+}
+
 static inline int send_once(struct spsc_chan *c, void *msg)
 {
 	/* Relaxed: only this thread stores tail. */
 	size_t tail = atomic_load_explicit(&c->tail, memory_order_relaxed);
-	int rc;
+	unsigned st;
 
-	atomic_store_explicit(&c->sending, 1, memory_order_relaxed);
-	/* Pairs with pl__barrier_heavy() in spsc_close(): either we see CLOSING below or close
-	 * sees sending == 1 and waits for us. */
-	pl__barrier_light();
-	/* Relaxed: ordered by the barrier pair; a stale 0 is impossible by it. */
-	if (atomic_load_explicit(&c->state, memory_order_relaxed) & CLOSING) {
-		rc = -EPIPE;
-		goto out;
-	}
 	if (tail - c->head_cache >= c->tx_cap) {
 		/* Acquire, pairing with the receiver's head store: its read of the slot precedes
 		 * our write. Also the re-check of a sender about to park on not_full. */
 		c->head_cache = atomic_load_explicit(&c->head, memory_order_acquire);
 		if (tail - c->head_cache >= c->tx_cap) {
-			rc = -EAGAIN;
-			goto out;
+			/* Full; closed wins. Relaxed: a close we miss here is concurrent with us;
+			 * a sender parked on not_full re-checks after close's notify (its fence
+			 * pairs with pl__evc_prepare()'s increment). */
+			if (atomic_load_explicit(&c->state, memory_order_relaxed) & CLOSING)
+				return -EPIPE;
+			return -EAGAIN;
+		}
+	}
+	/* Announce the tail we are about to publish. Relaxed: the light barrier (a compiler
+	 * barrier here; in FENCED mode the fence below, before the state load that counts) orders
+	 * it before the state load, pairing with pl__barrier_heavy() in spsc_close(): either we
+	 * see CLOSING below or close sees sending == tail + 1 and waits for our tail store. */
+	atomic_store_explicit(&c->sending, tail + 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst); /* pl__barrier_light() in membarrier mode */
+	st = atomic_load_explicit(&c->state, memory_order_relaxed);
+	if (__builtin_expect(st != 0, 0)) {
+		if (st & FENCED) {
+			/* pl__barrier_light() in fence mode: the load after the fence counts. */
+			pl__barrier_full();
+			st = atomic_load_explicit(&c->state, memory_order_relaxed);
+		}
+		if (st & CLOSING) {
+			/* Withdraw: sending == tail again, nothing delivered. Release, pairing
+			 * with wait_sender(). */
+			atomic_store_explicit(&c->sending, tail, memory_order_release);
+			return -EPIPE;
 		}
 	}
 	c->ring[tail & c->tx_mask] = msg;
-	/* Release, pairing with the receiver's tail load: publishes the slot. */
+	/* Release, pairing with the receiver's tail load (publishes the slot) and with
+	 * wait_sender() (close then sees tail == sending). */
 	atomic_store_explicit(&c->tail, tail + 1, memory_order_release);
-	/* Release, pairing with wait_sender(): close sees the tail store before sending == 0. */
-	atomic_store_explicit(&c->sending, 0, memory_order_release);
-	/* Wakes a receiver parked on not_empty (barrier pair with its pl__evc_prepare()). */
-	pl__evc_notify_asym(&c->not_empty, 1);
+	/* Wakes a receiver parked on not_empty. */
+	notify_receiver(c, st);
 	return 0;
-out:
-	atomic_store_explicit(&c->sending, 0, memory_order_release);
-	return rc;
 }
 
 static inline int recv_once(struct spsc_chan *c, void **msg)
@@ -235,21 +270,29 @@ static int spsc_try_recv(pl_chan *ch, void **msg)
 	return recv_once(to_spsc(ch), msg);
 }
 
-/*
- * wait_until - PAUSE, then yield, until @word & @bits == @want. Used by close for a peer that
- * is a few instructions from done (a sender inside send_once(), or the first closer between
- * CLOSING and CLOSED): it returns as soon as that thread runs again.
- */
-static void wait_until(_Atomic unsigned *word, unsigned bits, unsigned want)
+/* PAUSE, then yield: the peer we wait for is a few instructions from done unless preempted. */
+static void backoff(unsigned *i)
 {
-	/* Acquire: pairs with the sender's release of sending (its tail store is then visible)
-	 * or with close's CLOSED RMW. */
-	for (unsigned i = 0; (atomic_load_explicit(word, memory_order_acquire) & bits) != want;
-	     i++) {
-		if (i < 64)
-			pl__cpu_relax();
-		else
-			sched_yield();
+	if ((*i)++ < 64)
+		pl__cpu_relax();
+	else
+		sched_yield();
+}
+
+/*
+ * wait_sender - wait until no send is in flight: a sender that missed CLOSING is between its
+ * announcement and its tail store (or its withdrawal). Acquire on both loads: pairs with the
+ * sender's release stores of tail and sending, so the tail we see last is final.
+ */
+static void wait_sender(struct spsc_chan *c)
+{
+	for (unsigned i = 0;; backoff(&i)) {
+		size_t s = atomic_load_explicit(&c->sending, memory_order_acquire);
+		size_t t = atomic_load_explicit(&c->tail, memory_order_acquire);
+
+		/* tail read after sending: t == s, or t > s if a later send completed since. */
+		if ((ptrdiff_t)(t - s) >= 0)
+			return;
 	}
 }
 
@@ -259,14 +302,17 @@ static int spsc_close(pl_chan *ch)
 	unsigned old = atomic_fetch_or_explicit(&c->state, CLOSING, memory_order_seq_cst);
 
 	if (old & CLOSING) {
-		/* Another close is finishing: return once the channel is closed for everyone. */
-		wait_until(&c->state, CLOSED, CLOSED);
+		/* Another close is finishing: return once the channel is closed for everyone.
+		 * Acquire: pairs with its CLOSED RMW. */
+		for (unsigned i = 0;
+		     !(atomic_load_explicit(&c->state, memory_order_acquire) & CLOSED); backoff(&i))
+			;
 		return -EPIPE;
 	}
-	/* Pairs with pl__barrier_light() in send_once(): a send that missed CLOSING shows
-	 * sending == 1 to the load below. */
+	/* Pairs with the light barrier in send_once(): a send that missed CLOSING shows its
+	 * announcement to wait_sender(). */
 	pl__barrier_heavy();
-	wait_until(&c->sending, 1, 0);
+	wait_sender(c);
 	/* seq_cst (includes release, pairing with the receiver's acquire load of state: tail is
 	 * final and visible with CLOSED). */
 	atomic_fetch_or_explicit(&c->state, CLOSED, memory_order_seq_cst);
@@ -308,7 +354,11 @@ static pl_chan *spsc_create(size_t cap, const pl_chan_opts *o)
 		return NULL;
 	memset(c, 0, sizeof(*c));
 	c->spin_ns = o->spin_ns;
-	atomic_init(&c->state, 0);
+	/* Asymmetric eventcounts: pl__evc_init_asym() settles the barrier mode (once per
+	 * process) before the channel is shared; FENCED tells the hot paths. */
+	pl__evc_init_asym(&c->not_empty);
+	pl__evc_init_asym(&c->not_full);
+	atomic_init(&c->state, pl__membarrier_ok ? 0u : FENCED);
 	c->tx_cap = cap;
 	c->tx_mask = size - 1;
 	c->head_cache = 0;
@@ -317,10 +367,6 @@ static pl_chan *spsc_create(size_t cap, const pl_chan_opts *o)
 	atomic_init(&c->head, 0);
 	c->rx_mask = size - 1;
 	c->tail_cache = 0;
-	/* Asymmetric: decides the barrier mode (pl__barrier_init()) before the channel is
-	 * shared. */
-	pl__evc_init_asym(&c->not_empty);
-	pl__evc_init_asym(&c->not_full);
 	return &c->base;
 }
 
