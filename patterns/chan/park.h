@@ -27,6 +27,8 @@
 
 #include <patlab/ctx.h>
 
+#include "chan/barrier.h"
+
 /* Hot fields that different threads write live this far apart (adjacent-line prefetch). */
 #define PL_FALSE_SHARING 128
 
@@ -69,12 +71,28 @@ struct pl__evc {
 	_Atomic uint32_t seq;
 	/* Threads between prepare and the end of wait/cancel. */
 	_Atomic uint32_t waiters;
+	/* Read-only after init: set by pl__evc_init_asym(). */
+	bool asym;
 };
 
 static inline void pl__evc_init(struct pl__evc *e)
 {
 	atomic_init(&e->seq, 0);
 	atomic_init(&e->waiters, 0);
+	e->asym = false;
+}
+
+/*
+ * pl__evc_init_asym - an eventcount whose notifiers pay no fence: pl__evc_prepare() adds
+ * pl__barrier_heavy() after the announcement, and notifiers must use pl__evc_notify_asym()
+ * (pl__barrier_light() between their change and the load of @waiters). For a single notifier
+ * that publishes with a plain store, where pl__evc_notify()'s fence would be the whole cost.
+ */
+static inline void pl__evc_init_asym(struct pl__evc *e)
+{
+	pl__evc_init(e);
+	pl__barrier_init();
+	e->asym = true;
 }
 
 /*
@@ -86,6 +104,8 @@ static inline void pl__evc_init(struct pl__evc *e)
 static inline uint32_t pl__evc_prepare(struct pl__evc *e)
 {
 	atomic_fetch_add_explicit(&e->waiters, 1, memory_order_seq_cst);
+	if (e->asym)
+		pl__barrier_heavy(); /* pairs with pl__barrier_light() in pl__evc_notify_asym() */
 	return atomic_load_explicit(&e->seq, memory_order_seq_cst);
 }
 
@@ -121,6 +141,20 @@ static inline void pl__evc_notify(struct pl__evc *e, int n)
 	if (atomic_load_explicit(&e->waiters, memory_order_relaxed) != 0)
 		pl__evc_notify_slow(e, n);
 #endif
+}
+
+/*
+ * pl__evc_notify_asym - pl__evc_notify() for an eventcount set up with pl__evc_init_asym().
+ * Asymmetric Dekker (barrier.h): the notifier stores its change, then pl__barrier_light(), then
+ * loads @waiters; the waiter increments @waiters, then pl__barrier_heavy() in
+ * pl__evc_prepare(), then re-checks. Either the waiter sees the change or we see the waiter.
+ */
+static inline void pl__evc_notify_asym(struct pl__evc *e, int n)
+{
+	pl__barrier_light();
+	/* Relaxed: ordered after the caller's change by the barrier pair above. */
+	if (atomic_load_explicit(&e->waiters, memory_order_relaxed) != 0)
+		pl__evc_notify_slow(e, n);
 }
 
 /*
