@@ -394,17 +394,19 @@ static bool window_has_data(void *arg)
  * setup_chan_thread - a chan thread's sample buffer and, for a consumer, its tallies. Sample
  * buffers hold PL__SAMPLES_MAX over all producers (each its part, plus slack); a consumer's
  * may hold every sample when consumers are few, else 4x its even share (a consumer that gets
- * more than that stops recording receive times; "lat_capped" says so).
+ * more than that stops recording receive times; "lat_capped" says so). When latency is
+ * wanted (@latency), the part an auto run fills is touched now, outside the window.
  */
-static int setup_chan_thread(struct wl *w, struct wl_thread *t)
+static int setup_chan_thread(struct wl *w, struct wl_thread *t, bool latency)
 {
 	const unsigned pr = w->p.producers, co = w->p.consumers;
 	const size_t all = PL__SAMPLES_MAX + (size_t)1024 * pr;
+	const size_t expect = latency ? 2 * (size_t)PL__LAT_TARGET + (size_t)1024 * pr : 0;
 
 	if (t->producer) {
 		w->pbuf[t->idx] = &t->samples;
 		return pl__sbuf_init(&t->samples, PL__SAMPLES_MAX / pr + 1024,
-				     sizeof(struct pl__psample));
+				     sizeof(struct pl__psample), expect / pr);
 	}
 	w->cbuf[t->idx] = &t->samples;
 	t->tally = calloc(pr, sizeof(*t->tally));
@@ -412,7 +414,7 @@ static int setup_chan_thread(struct wl *w, struct wl_thread *t)
 	if (t->tally == NULL)
 		return -ENOMEM;
 	return pl__sbuf_init(&t->samples, co <= 4 ? all : 4 * all / co + 1024,
-			     sizeof(struct pl__csample));
+			     sizeof(struct pl__csample), co == 1 ? expect : 2 * expect / co);
 }
 
 static int wl_setup(const struct pl_params *p, void **state, struct pl_result *r, bool pingpong)
@@ -457,7 +459,7 @@ static int wl_setup(const struct pl_params *p, void **state, struct pl_result *r
 			if (t->hist == NULL)
 				goto nomem;
 		}
-		if (!pingpong && setup_chan_thread(w, t) != 0)
+		if (!pingpong && setup_chan_thread(w, t, r->latency != NULL) != 0)
 			goto nomem;
 	}
 	w->a = pl__new_chan(p, r, &err);

@@ -169,8 +169,12 @@ struct pl__sbuf {
 	bool full; /* a sample found it full */
 };
 
-/* pl__sbuf_init - room for @cap samples of @elem bytes. 0 or -ENOMEM. */
-int pl__sbuf_init(struct pl__sbuf *b, size_t cap, size_t elem);
+/*
+ * pl__sbuf_init - room for @cap samples of @elem bytes, the first @touch of them (at most @cap)
+ * touched now, so that the samples a run expects take no page fault while it measures.
+ * 0 or -ENOMEM.
+ */
+int pl__sbuf_init(struct pl__sbuf *b, size_t cap, size_t elem, size_t touch);
 
 /* pl__sbuf_free - release @b (zeroed or initialised; twice is fine). */
 void pl__sbuf_free(struct pl__sbuf *b);

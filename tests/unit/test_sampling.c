@@ -282,9 +282,9 @@ static void check_match(void)
 
 	pt_note("matching samples");
 	CHECK(h != NULL);
-	CHECK_EQ(pl__sbuf_init(&p0, 8, sizeof(struct pl__psample)), 0);
-	CHECK_EQ(pl__sbuf_init(&p1, 8, sizeof(struct pl__psample)), 0);
-	CHECK_EQ(pl__sbuf_init(&c0, 8, sizeof(struct pl__csample)), 0);
+	CHECK_EQ(pl__sbuf_init(&p0, 8, sizeof(struct pl__psample), 8), 0);
+	CHECK_EQ(pl__sbuf_init(&p1, 8, sizeof(struct pl__psample), 8), 0);
+	CHECK_EQ(pl__sbuf_init(&c0, 8, sizeof(struct pl__csample), 0), 0);
 	/* Producer 0 timed #3 and #9 (weight 4), producer 1 #5 (weight 1). */
 	pl__psample_put(&p0, 3, 2, 100000);
 	pl__psample_put(&p0, 9, 2, 200000);
