@@ -158,15 +158,29 @@ static uint64_t take_sample(struct wl_thread *t, uint64_t seq, int ph, int64_t i
 	return flag;
 }
 
+/* publish - store a count only its owner writes (relaxed: a count or a heartbeat, read by the
+ * main thread's stall and data checks; it orders nothing). The owner keeps the count in a
+ * local: one store per message, no load. */
+static inline void publish(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
+/*
+ * producer_main - the hot loop keeps its counters (sequence, measured sends, the countdown to
+ * the next sample) in locals, which live in registers across the channel call; per message it
+ * stores only the heartbeat.
+ */
 static void *producer_main(void *arg)
 {
 	struct wl_thread *t = arg;
 	struct wl *w = t->w;
+	pl_chan *const ch = w->a;
 	const bool by_count = w->p.messages > 0;
 	const bool open_loop = w->p.rate_target > 0;
 	const bool latency = w->latency;
-	const uint64_t id = pl__msg(0, t->idx, 0);
-	uint64_t seq = 0;
+	const uint64_t id = pl__msg(0, t->idx, 0), share = t->share;
+	uint64_t seq = 0, measured_sent = 0, left = t->smp.left;
 	struct pl__schedule sched;
 
 	if (!pl__window_gate(&w->win))
@@ -174,49 +188,58 @@ static void *producer_main(void *arg)
 	if (open_loop)
 		pl__schedule_init(&sched, w->p.rate_target, w->p.producers, t->idx, w->win.t_start);
 	for (;;) {
-		int ph = phase(w);
+		const int ph = phase(w);
+		const bool in = ph == PL__PH_MEASURE;
 		int64_t ts = 0;
 		uint64_t m;
 		int rc;
 
-		if (ph == PL__PH_STOP ||
-		    (by_count && ph == PL__PH_MEASURE && t->measured_sent == t->share))
+		if (ph == PL__PH_STOP || (by_count && in && measured_sent == share))
 			break;
 		if (open_loop)
 			ts = pl__schedule_next(&sched, &t->progress); /* the intended send time */
-		m = seq << PL__MSG_SEQ_SHIFT | id | (ph == PL__PH_MEASURE);
-		if (latency && pl__sampler_due(&t->smp))
+		m = seq << PL__MSG_SEQ_SHIFT | id | in;
+		if (latency && --left == 0) {
 			m |= take_sample(t, seq, ph, ts);
-		if (by_count && ph == PL__PH_MEASURE && t->measured_sent + 1 == t->share)
+			left = t->smp.left;
+		}
+		if (by_count && in && measured_sent + 1 == share)
 			m |= PL__MSG_SAMPLED; /* the window ends at its receive */
 		/* Blocks while full: woken by a consumer's receive, or by a close. */
-		rc = pl_chan_send(w->a, (void *)(uintptr_t)m, NULL);
+		rc = pl_chan_send(ch, (void *)(uintptr_t)m, NULL);
 		if (rc != 0) {
 			if (rc != -EPIPE) /* -EPIPE: closed by the stall check, reported there */
 				t->err = rc;
 			break;
 		}
 		seq++;
-		t->measured_sent += ph == PL__PH_MEASURE;
-		beat(t);
+		measured_sent += in;
+		publish(&t->progress, seq);
 	}
 	t->sent = seq;
+	t->measured_sent = measured_sent;
 	pl__window_producer_exit(&w->win);
 	return NULL;
 }
 
+/* consumer_main - as producer_main, counters in locals; per message it updates its tally of
+ * the sender and stores its heartbeat and (when measured) its count. */
 static void *consumer_main(void *arg)
 {
 	struct wl_thread *t = arg;
 	struct wl *w = t->w;
+	pl_chan *const ch = w->a;
 	const unsigned producers = w->p.producers;
+	const int64_t work_ns = w->p.work_ns;
+	struct pl__tally *const tally = t->tally;
+	uint64_t beats = 0, measured = 0;
 	void *m;
 
 	if (!pl__window_gate(&w->win))
 		return NULL;
 	for (;;) {
 		/* Blocks while empty: woken by a producer's send, or by wl_run()'s close. */
-		int rc = pl_chan_recv(w->a, &m, NULL);
+		int rc = pl_chan_recv(ch, &m, NULL);
 		uint64_t v;
 		unsigned pid;
 
@@ -232,9 +255,9 @@ static void *consumer_main(void *arg)
 				t->garbled_msg = v;
 			continue;
 		}
-		pl__tally_add(&t->tally[pid], pl__msg_seq(v));
+		pl__tally_add(&tally[pid], pl__msg_seq(v));
 		if (v & PL__MSG_MEASURED)
-			pl__bump(&t->measured);
+			publish(&t->measured, ++measured);
 		if (v & PL__MSG_SAMPLED) {
 			int64_t now = pl__ticks();
 
@@ -243,9 +266,9 @@ static void *consumer_main(void *arg)
 			if (pl__sbuf_room(&t->samples))
 				pl__csample_put(&t->samples, v, now);
 		}
-		if (w->p.work_ns > 0)
-			pl__busy_wait_ns(w->p.work_ns);
-		beat(t);
+		if (work_ns > 0)
+			pl__busy_wait_ns(work_ns);
+		publish(&t->progress, ++beats);
 	}
 	return NULL;
 }
