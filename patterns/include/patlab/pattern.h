@@ -93,7 +93,7 @@ int pl_pin_parse(const char *name, enum pl_pin *pin);
  * @pin:         thread placement (enum pl_pin); PL_PIN_NONE: the OS decides.
  * @lat_sample:  latency sampling of the raw "chan" and "pingpong" workloads: time one
  *               message in @lat_sample on average (1: every message), or PL_LAT_SAMPLE_AUTO
- *               (0, the default): enough for about 2.5x10^5 samples per point, every message
+ *               (0, the default): enough for 2x10^5 to 4x10^5 samples per point, every message
  *               when fewer pass. Other patterns time every message.
  */
 struct pl_params {
