@@ -91,8 +91,8 @@ struct wl_thread {
 	 * window_has_data() while running (relaxed: a count, orders nothing) and after the join. */
 	_Atomic uint64_t measured;
 	int err; /* an unexpected error from a channel operation */
-	/* Bumped by the owner (relaxed: a heartbeat, orders nothing), read by the stall check
-	 * (progress_sum()). */
+	/* Advanced by the owner only (beat() or publish(); relaxed: a heartbeat, orders
+	 * nothing), read by the stall check (progress_sum()). */
 	_Atomic uint64_t progress;
 };
 
