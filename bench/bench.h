@@ -47,6 +47,7 @@ struct pb_sysinfo {
 	char flags[512];
 	char git_rev[48];
 	char clocksource[32];
+	char clock[48]; /* the harness's clock: "tsc <GHz> GHz" or "clock_gettime" */
 };
 
 /* pb_sysinfo_collect - fill @s, run_id included; fields that cannot be read say "unknown". */
@@ -103,6 +104,7 @@ struct pb_run {
 	double seconds, warmup_s;
 	uint64_t messages, seed;
 	bool latency;
+	uint64_t lat_sample; /* as in struct pb_plan */
 	char started[32], finished[32];
 	const char *status; /* "running", "complete", "interrupted", "failed" */
 	size_t points, runs_total;
@@ -134,6 +136,7 @@ struct pb_opts {
 	const char *pattern, *chan, *producers, *consumers, *ratio, *depth, *stages, *work, *rate,
 	    *policy, *spin, *timeout, *pin, *gomaxprocs;
 	const char *reps, *warmup, *seconds, *messages, *seed;
+	const char *lat_sample;
 	const char *out;
 	bool quiet;
 	bool no_latency;
@@ -177,6 +180,7 @@ struct pb_plan {
 	double seconds, warmup_s;
 	uint64_t messages, seed;
 	bool latency;
+	uint64_t lat_sample;	   /* pl_params.lat_sample: 0 auto, else N */
 	struct pb_nums gomaxprocs; /* kind "go": the GOMAXPROCS values; 0 = auto */
 	struct pb_point *points;
 	size_t n_points;

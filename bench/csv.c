@@ -252,6 +252,7 @@ int pb_meta_write(const struct pb_run *run, const char *path)
 	sb_printf(&b, "  \"cpus\": %u,\n", s->cpus);
 	json_kv(&b, "kernel", s->kernel, true);
 	json_kv(&b, "clocksource", s->clocksource, true);
+	json_kv(&b, "clock", s->clock, true);
 	json_kv(&b, "compiler", s->compiler, true);
 	json_kv(&b, "c_flags", s->flags, true);
 	json_kv(&b, "build_type", s->build_type, true);
@@ -262,6 +263,10 @@ int pb_meta_write(const struct pb_run *run, const char *path)
 	sb_printf(&b, "  \"messages\": %llu,\n  \"seed\": %llu,\n  \"latency_recorded\": %s,\n",
 		  (unsigned long long)run->messages, (unsigned long long)run->seed,
 		  run->latency ? "true" : "false");
+	if (run->lat_sample > 0)
+		sb_printf(&b, "  \"lat_sample\": %llu,\n", (unsigned long long)run->lat_sample);
+	else
+		json_kv(&b, "lat_sample", "auto", true);
 	sb_printf(&b, "  \"points\": %zu,\n  \"runs_planned\": %zu,\n  \"rows\": %zu,\n",
 		  run->points, run->runs_total, run->n_rows);
 	sb_printf(&b, "  \"rows_with_lost_messages\": %zu,\n", lost);

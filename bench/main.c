@@ -71,6 +71,8 @@ static const char usage_list[] = "usage: patlab list\n"
 	"  --reps N           repetitions of every point\n"                                        \
 	"  --seed N           seed for patterns that draw random numbers (default 1)\n"            \
 	"  --no-latency       do not time messages (measures the cost of measuring)\n"             \
+	"  --lat-sample N     chan, pingpong: time one message in N on average (1: every one);\n"  \
+	"                     'auto' (default): ~2x10^5 samples per point, all when fewer pass\n"  \
 	"  --quiet            no progress on stderr\n"                                             \
 	"  --help             this text\n"                                                         \
 	"\n"                                                                                       \
@@ -151,6 +153,7 @@ enum {
 	O_PRESET,
 	O_QUIET,
 	O_NO_LATENCY,
+	O_LAT_SAMPLE,
 	O_GOMAXPROCS,
 	O_HELP,
 };
@@ -180,6 +183,7 @@ static const struct option long_opts[] = {
     {"preset", required_argument, NULL, O_PRESET},
     {"quiet", no_argument, NULL, O_QUIET},
     {"no-latency", no_argument, NULL, O_NO_LATENCY},
+    {"lat-sample", required_argument, NULL, O_LAT_SAMPLE},
     {"gomaxprocs", required_argument, NULL, O_GOMAXPROCS},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
@@ -283,6 +287,9 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *usage,
 			break;
 		case O_NO_LATENCY:
 			o->no_latency = true;
+			break;
+		case O_LAT_SAMPLE:
+			o->lat_sample = optarg;
 			break;
 		case O_GOMAXPROCS:
 			o->gomaxprocs = optarg;
@@ -494,6 +501,7 @@ static int cmd_run_or_sweep(int argc, char **argv, int full_argc, char **full_ar
 	run.messages = plan.messages;
 	run.seed = plan.seed;
 	run.latency = plan.latency;
+	run.lat_sample = plan.lat_sample;
 	run.status = "running";
 	snprintf(run.gomaxprocs, sizeof(run.gomaxprocs), "%s",
 		 o.gomaxprocs ? o.gomaxprocs : "auto");

@@ -810,6 +810,7 @@ static int add_point(struct pb_plan *plan, const struct pb_subgrid *g, const siz
 	pt->p.messages = plan->messages;
 	pt->p.warmup_s = plan->warmup_s;
 	pt->p.seed = plan->seed;
+	pt->p.lat_sample = plan->lat_sample;
 	label_point(pt);
 	if ((g->pat->params & PL_PARAM_CHAN_KIND) && pb_kind_is_go(pt->p.chan_kind))
 		return add_go_points(plan, cap, err, n);
@@ -1025,6 +1026,15 @@ int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, cha
 		if ((e = parse_count("--seed", o->seed, 0, 9007199254740992.0, &v, true, err, n)))
 			return e;
 		plan->seed = (uint64_t)v;
+	}
+	if (o->lat_sample && strcmp(o->lat_sample, "auto") != 0) {
+		if (parse_count("--lat-sample", o->lat_sample, 1, 1099511627776.0, &v, true, err,
+				n) != 0)
+			return err_msg(err, n,
+				       "--lat-sample: bad value '%s' (valid: auto, or an integer N "
+				       "from 1 to 2^40: time one message in N)",
+				       o->lat_sample);
+		plan->lat_sample = (uint64_t)v;
 	}
 	note_ignored(o, plan);
 	if ((e = parse_gomaxprocs(o, plan, single, err, n)) || (e = expand(plan, single, err, n)))

@@ -9,6 +9,7 @@
  */
 #include "bench.h"
 #include "build_info.h"
+#include "pattern/tsc.h" /* the harness clock, internal to the library */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -214,6 +215,7 @@ void pb_sysinfo_collect(struct pb_sysinfo *s)
 	if (!read_first_line("/sys/devices/system/clocksource/clocksource0/current_clocksource",
 			     s->clocksource, sizeof(s->clocksource)))
 		snprintf(s->clocksource, sizeof(s->clocksource), "unknown");
+	pl__clock_name(s->clock, sizeof(s->clock));
 	pb_field_clean(s->host);
 	pb_field_clean(s->cpu_model);
 	pb_field_clean(s->kernel);

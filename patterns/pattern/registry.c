@@ -66,6 +66,7 @@ void pl_params_init(struct pl_params *p)
 	    .warmup_s = 0.1,
 	    .seed = 1,
 	    .pin = PL_PIN_NONE,
+	    .lat_sample = PL_LAT_SAMPLE_AUTO,
 	};
 }
 

@@ -62,6 +62,9 @@ expect_usage_error "bad value" sweep --reps 0
 expect_usage_error "bad value" sweep --seconds -1
 expect_usage_error "unknown placement 'core0' (valid: none, spread, single)" sweep --pin none,core0
 expect_usage_error "--pin: empty list" sweep --pin ,
+for v in x 0 -3 1.5 2x '' 1099511627777; do
+	expect_usage_error "--lat-sample: bad value '$v' (valid: auto, or an integer N" run --lat-sample "$v"
+done
 expect_usage_error "unexpected argument 'extra'" list extra
 expect_usage_error "--preset is for sweep" run --preset quick
 expect_usage_error "give a run folder or a CSV" report
@@ -103,6 +106,33 @@ pins=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "pin") c = i; next
 	{ print $c }' "$tmp"/pin/latest/results.csv | sort | tr '\n' ' ')
 [ "$pins" = "none none single single spread spread " ] ||
 	fail "pin column: got '$pins', want each of none, single, spread twice (chan, worker_pool)"
+
+# --lat-sample: N = 1 times every measured message (chan and pingpong), a larger N fewer; the
+# extras say how many and the interval; meta.json says the setting and the clock.
+"$bin" sweep --pattern chan,pingpong --chan lockfree --ratio 1:1 --depth 64 --messages 3000 \
+	--lat-sample 1 --reps 1 --warmup 0 --quiet --out "$tmp/ls1" >/dev/null 2>"$tmp/ls1.err" ||
+	fail "--lat-sample 1 sweep exit $?: $(cat "$tmp/ls1.err")"
+n=$(grep -c 'lat_samples=3000;lat_interval=1\($\|;\)' "$tmp"/ls1/latest/results.csv)
+[ "$n" = 2 ] || fail "--lat-sample 1: want lat_samples=3000;lat_interval=1 in both rows: $(cat "$tmp"/ls1/latest/results.csv)"
+grep -q '"lat_sample": 1,' "$tmp"/ls1/latest/meta.json || fail "meta.json: no lat_sample 1"
+grep -Eq '"clock": "(tsc [0-9.]+ GHz|clock_gettime)",' "$tmp"/ls1/latest/meta.json ||
+	fail "meta.json: no clock"
+"$bin" run --pattern chan --chan lockfree --depth 64 --messages 40000 --lat-sample 16 \
+	--warmup 0 >"$tmp/ls16" 2>&1 || fail "--lat-sample 16 exit $?: $(cat "$tmp/ls16")"
+samples=$(sed -n 's/.*lat_samples=\([0-9]*\).*/\1/p' "$tmp/ls16")
+# Gaps are drawn uniformly from [1, 31]: 2500 expected; far outside means the option is not used.
+[ -n "$samples" ] && [ "$samples" -gt 1500 ] && [ "$samples" -lt 4000 ] ||
+	fail "--lat-sample 16 over 40000 messages: lat_samples '$samples', want ~2500"
+"$bin" run --pattern chan --chan lockfree --depth 64 --messages 3000 --warmup 0 >"$tmp/lsa" 2>&1 ||
+	fail "--lat-sample auto exit $?: $(cat "$tmp/lsa")"
+grep -q 'lat_samples=3000;lat_interval=1' "$tmp/lsa" ||
+	fail "auto over 3000 messages must time every one: $(cat "$tmp/lsa")"
+grep -q '"lat_sample": "auto",' "$tmp"/pin/latest/meta.json ||
+	fail "meta.json of a default run: lat_sample is not auto"
+if command -v python3 >/dev/null; then
+	python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp"/ls1/latest/meta.json ||
+		fail "meta.json with lat_sample and clock is not valid JSON"
+fi
 
 # ---------------------------------------------------------------- 2. a tiny sweep
 kinds=mutex,lockfree,urcu,spsc

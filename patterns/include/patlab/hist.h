@@ -88,6 +88,25 @@ static inline void pl_hist_record(pl_hist *h, int64_t ns)
 	h->sum += (double)ns;
 }
 
+/*
+ * pl_hist_record_n - add @n samples of @ns nanoseconds at once: one sample that stands for @n
+ * (a sampled measurement weighted by its sampling interval). pl_hist_record() is @n = 1.
+ */
+static inline void pl_hist_record_n(pl_hist *h, int64_t ns, uint64_t n)
+{
+	if (n == 0)
+		return;
+	if (ns < 0)
+		ns = 0;
+	h->bucket[pl_hist_index(ns)] += n;
+	if (h->count == 0 || ns < h->min)
+		h->min = ns;
+	if (ns > h->max)
+		h->max = ns;
+	h->count += n;
+	h->sum += (double)ns * (double)n;
+}
+
 /* pl_hist_new - an empty histogram, or NULL with errno ENOMEM. */
 pl_hist *pl_hist_new(void);
 

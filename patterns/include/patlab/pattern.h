@@ -91,6 +91,10 @@ int pl_pin_parse(const char *name, enum pl_pin *pin);
  * @warmup_s:    run this long before measuring; nothing from the warm-up is counted.
  * @seed:        for patterns that draw random numbers; same seed, same choices.
  * @pin:         thread placement (enum pl_pin); PL_PIN_NONE: the OS decides.
+ * @lat_sample:  latency sampling of the raw "chan" and "pingpong" workloads: time one
+ *               message in @lat_sample on average (1: every message), or PL_LAT_SAMPLE_AUTO
+ *               (0, the default): enough for 2x10^5 to 4x10^5 samples per point, every message
+ *               when fewer pass. Other patterns time every message.
  */
 struct pl_params {
 	const char *chan_kind;
@@ -108,7 +112,11 @@ struct pl_params {
 	double warmup_s;
 	uint64_t seed;
 	enum pl_pin pin;
+	uint64_t lat_sample;
 };
+
+/* struct pl_params.lat_sample value meaning "choose the sampling interval" (the default). */
+#define PL_LAT_SAMPLE_AUTO 0
 
 #define PL_RESULT_EXTRAS 8
 
