@@ -24,10 +24,12 @@
  * - empty: the slot is unwritten for this lap (stamp == H) and tail without its mark == H;
  *          closed and empty is -EPIPE, forever (no send can succeed after the mark).
  *
- * Claimed but unfinished slots ("false empty", FIELD-NOTES §2). A receiver that meets a slot a
- * sender has claimed (tail moved past it) but not yet published, or a sender that meets a slot
- * a receiver has claimed but not yet released, waits for that peer: a few PAUSE rounds, then
- * sched_yield() (so a preempted peer gets the CPU back on an oversubscribed machine).
+ * Claimed but unfinished slots (the "false empty" of every Vyukov-style ring: the position
+ * moved, the slot's stamp did not yet). A receiver that meets a slot a sender has claimed but
+ * not yet published, a sender that meets a slot a receiver has claimed but not yet released,
+ * or either side meeting a slot an earlier lap's peer has not finished (behind()), waits for
+ * that peer: a few PAUSE rounds, then sched_yield() (so a preempted peer gets the CPU back on
+ * an oversubscribed machine).
  * - In the blocking operations this wait is unbounded (and does not look at the context): the
  *   peer finishes within a few instructions of running. It must be: every notify wakes one
  *   waiter, and a woken waiter that went back to sleep without consuming the change it was

@@ -35,7 +35,8 @@ bool pl__tsc_usable(const char *clocksource)
 	unsigned a, b, c, d;
 	char cs[64] = "";
 
-	if (__get_cpuid_max(0x80000000u, NULL) < 0x80000007u)
+	/* gcc's cpuid.h returns unsigned, clang's int: compare as unsigned either way. */
+	if ((unsigned)__get_cpuid_max(0x80000000u, NULL) < 0x80000007u)
 		return false;
 	__cpuid(0x80000007u, a, b, c, d);
 	(void)a, (void)b, (void)c;
