@@ -215,6 +215,42 @@ static inline void cas_backoff(unsigned *step)
 		(*step)++;
 }
 
+/*
+ * put - claim the free slot @s at *@tail and publish @msg in it: true, or false with *@tail
+ * reloaded (another sender won the slot, or close set the mark).
+ */
+static inline bool put(struct lf_chan *c, struct lf_slot *s, size_t *tail, void *msg)
+{
+	/* seq_cst: C in notify_after_rmw() for receivers parked on not_empty; on failure it
+	 * reloads tail, the mark included. */
+	if (!atomic_compare_exchange_weak_explicit(&c->tail, tail, next_pos(c, *tail),
+						   memory_order_seq_cst, memory_order_seq_cst))
+		return false;
+	s->msg = msg;
+	/* Pairs with the acquire of the stamp in the receiving attempts. */
+	atomic_store_explicit(&s->stamp, *tail + 1, memory_order_release);
+	notify_after_rmw(&c->not_empty, 1);
+	return true;
+}
+
+/*
+ * take - claim the published slot @s at *@head and take its message into *@msg: true, or false
+ * with *@head reloaded (another receiver won the slot).
+ */
+static inline bool take(struct lf_chan *c, struct lf_slot *s, size_t *head, void **msg)
+{
+	/* seq_cst: C in notify_after_rmw() for senders parked on not_full. On failure, relaxed:
+	 * the reloaded head is a hint (see recv_once()). */
+	if (!atomic_compare_exchange_weak_explicit(&c->head, head, next_pos(c, *head),
+						   memory_order_seq_cst, memory_order_relaxed))
+		return false;
+	*msg = s->msg;
+	/* Pairs with the acquire of the stamp in the next lap's sending attempts. */
+	atomic_store_explicit(&s->stamp, *head + c->one_lap, memory_order_release);
+	notify_after_rmw(&c->not_full, 1);
+	return true;
+}
+
 static inline int send_once(struct lf_chan *c, void *msg, bool blocking)
 {
 	struct peer_wait w = {0};
@@ -233,17 +269,8 @@ static inline int send_once(struct lf_chan *c, void *msg, bool blocking)
 		size_t stamp = atomic_load_explicit(&s->stamp, memory_order_acquire);
 
 		if (stamp == tail) {
-			/* seq_cst: C in notify_after_rmw() for receivers parked on not_empty; on
-			 * failure it reloads tail, the mark included. */
-			if (atomic_compare_exchange_weak_explicit(
-				&c->tail, &tail, next_pos(c, tail), memory_order_seq_cst,
-				memory_order_seq_cst)) {
-				s->msg = msg;
-				/* Pairs with the acquire in recv_once(). */
-				atomic_store_explicit(&s->stamp, tail + 1, memory_order_release);
-				notify_after_rmw(&c->not_empty, 1);
+			if (put(c, s, &tail, msg))
 				return 0;
-			}
 			cas_backoff(&cas_step);
 		} else if (stamp + c->one_lap == tail + 1) {
 			/* The slot holds the previous lap's message. seq_cst: load B for senders
@@ -286,18 +313,8 @@ static inline int recv_once(struct lf_chan *c, void **msg, bool blocking)
 		size_t stamp = atomic_load_explicit(&s->stamp, memory_order_acquire);
 
 		if (stamp == head + 1) {
-			/* seq_cst: C in notify_after_rmw() for senders parked on not_full. On
-			 * failure, relaxed: the reloaded head is a hint as above. */
-			if (atomic_compare_exchange_weak_explicit(
-				&c->head, &head, next_pos(c, head), memory_order_seq_cst,
-				memory_order_relaxed)) {
-				*msg = s->msg;
-				/* Pairs with the acquire in send_once() of the next lap. */
-				atomic_store_explicit(&s->stamp, head + c->one_lap,
-						      memory_order_release);
-				notify_after_rmw(&c->not_full, 1);
+			if (take(c, s, &head, msg))
 				return 0;
-			}
 			cas_backoff(&cas_step);
 		} else if (stamp == head) {
 			/* Unwritten for this lap. seq_cst: load B for receivers parked on
@@ -347,16 +364,8 @@ static inline int send_fast(struct lf_chan *c, void *msg)
 		size_t stamp = atomic_load_explicit(&s->stamp, memory_order_acquire);
 
 		if (stamp == tail) {
-			/* seq_cst: C in notify_after_rmw(), as in send_once(). */
-			if (atomic_compare_exchange_weak_explicit(
-				&c->tail, &tail, next_pos(c, tail), memory_order_seq_cst,
-				memory_order_seq_cst)) {
-				s->msg = msg;
-				/* Pairs with the acquire in recv_*(). */
-				atomic_store_explicit(&s->stamp, tail + 1, memory_order_release);
-				notify_after_rmw(&c->not_empty, 1);
+			if (put(c, s, &tail, msg))
 				return 0;
-			}
 			cas_backoff(&cas_step);
 		} else if (behind(stamp, tail)) {
 			/* Full (the previous lap's message), or a peer is finishing this slot: a
@@ -387,17 +396,8 @@ static inline int recv_fast(struct lf_chan *c, void **msg)
 		size_t stamp = atomic_load_explicit(&s->stamp, memory_order_acquire);
 
 		if (stamp == head + 1) {
-			/* seq_cst: C in notify_after_rmw(), as in recv_once(). */
-			if (atomic_compare_exchange_weak_explicit(
-				&c->head, &head, next_pos(c, head), memory_order_seq_cst,
-				memory_order_relaxed)) {
-				*msg = s->msg;
-				/* Pairs with the acquire in send_*() of the next lap. */
-				atomic_store_explicit(&s->stamp, head + c->one_lap,
-						      memory_order_release);
-				notify_after_rmw(&c->not_full, 1);
+			if (take(c, s, &head, msg))
 				return 0;
-			}
 			cas_backoff(&cas_step);
 		} else if (stamp == head || behind(stamp, head)) {
 			/* Relaxed: a hint only; recv_once() decides from tail's mark (seq_cst). A
