@@ -478,7 +478,7 @@ static bool full_announce(struct uchan *c, uint64_t count, uint64_t seen)
  * send_attempt - one non-blocking send. @parking: the caller will sleep on @not_full after
  * -EAGAIN (pl__block's park loop, after pl__evc_prepare()), so announce it.
  */
-static int send_attempt(struct uchan *c, void *msg, bool parking)
+static inline int send_attempt(struct uchan *c, void *msg, bool parking)
 {
 	struct unode *n = node_get();
 	uint64_t s;
@@ -608,14 +608,17 @@ static int urcu_send(pl_chan *ch, void *msg, pl_ctx *cx)
 	struct pl__spin spin;
 	int rc;
 
+	rc = send_try(c, msg);
+	if (rc != -EAGAIN)
+		return rc;
 	/* The spin phase runs here, without announcing; pl__block()'s park loop announces
-	 * (send_try_parking) before each sleep. */
+	 * (send_try_parking) before each sleep. Started only once a send must wait. */
 	pl__spin_init(&spin, c->spin_ns);
-	do {
+	while (pl__spin_once(&spin)) {
 		rc = send_try(c, msg);
 		if (rc != -EAGAIN)
 			return rc;
-	} while (pl__spin_once(&spin));
+	}
 	/* Woken by a receive that saw @full_waiting (evc_wake(&not_full)), close, or @cx. */
 	return pl__block(&c->not_full, send_try_parking, c, msg, cx, 0);
 }
