@@ -3,17 +3,20 @@
 // The two raw channel workloads with Go's own channels, mirroring patterns/chan/workload.c.
 //
 // chan: P producer goroutines -> one `make(chan uint64, depth)` -> C consumer goroutines.
-// Every message is 8 bytes, as C's pointer-sized ones: (t << 1) | measured, t the send time
-// (nanotime(), or the intended send time in open-loop mode), bit 0 set when the producer sent
-// it inside the measured window. Each consumer times it on receipt (latency = receive time -
-// t) into its own histogram; the histograms are merged after the consumers are done.
+// Every message is 8 bytes, as C's pointer-sized ones: bit 0 set when the producer sent it
+// inside the measured window; bit 1 when it is timed (one in k, sampler.go), and then bits 2-7
+// hold log2 of the weight it stands for and the bits from msgTsShift up its send time t
+// (nanotime(), or the intended send time in open-loop mode). Each consumer times a timed
+// message on receipt (latency = receive time - t) into its own histogram; the histograms are
+// merged after the consumers are done. Untimed messages read no clock.
 // End: the producers stop, the main goroutine closes the channel (only then: a send on a
 // closed Go channel panics), the consumers drain it (range ends). lost = sent - received.
 // Depth 0 is Go's unbuffered channel (rendezvous); there is no unbounded Go channel, so
 // "unbounded" is skipped with its reason.
 //
 // pingpong: one goroutine sends on channel a, another receives it and sends it back on
-// channel b (both of capacity depth); latency is one round trip; messages are round trips.
+// channel b (both of capacity depth); latency is one round trip (timed for one in k, as
+// chan's messages); messages are round trips.
 
 package main
 
@@ -21,6 +24,21 @@ import (
 	"sync"
 	"sync/atomic"
 )
+
+// msgTsShift is where a timed message's send time starts: 56 bits of ns (two years of
+// CLOCK_MONOTONIC) above the flags and the weight.
+const msgTsShift = 8
+
+// weightLog2 is log2 of a sampling weight (a power of two in auto mode; a forced interval
+// that is not one is rounded down, which only matters for the histogram's weights).
+func weightLog2(w uint64) uint {
+	var l uint
+	for w > 1 {
+		w >>= 1
+		l++
+	}
+	return l
+}
 
 type chanWorker struct {
 	hist         *Hist
@@ -73,6 +91,7 @@ func runChan(p *params, r *result) error {
 			defer prodWG.Done()
 			g.wait()
 			var interval, due float64
+			sm := newSampler(p, p.producers, idx)
 			if openLoop {
 				interval = 1e9 * float64(p.producers) / p.rate
 				// Stagger the producers evenly over one interval.
@@ -88,11 +107,17 @@ func runChan(p *params, r *result) error {
 					waitDue(int64(due), &t.beat)
 					ts = int64(due)
 					due += interval
-				} else if p.latency {
-					ts = nanotime()
 				}
 				m := b2u(ph == phMeasure)
-				ch <- uint64(ts)<<1 | m // blocks while full: woken by a receive
+				v := m
+				if p.latency && sm.due() {
+					now := nanotime()
+					if !openLoop {
+						ts = now
+					}
+					v |= uint64(ts)<<msgTsShift | uint64(weightLog2(sm.took(now)))<<2 | 2
+				}
+				ch <- v // blocks while full: woken by a receive
 				t.sent++
 				t.measuredSent += m
 				t.beat.inc()
@@ -108,10 +133,10 @@ func runChan(p *params, r *result) error {
 				t.received++
 				if v&1 != 0 {
 					t.measured.inc()
-					if needClock {
+					if needClock && (byCount || v&2 != 0) {
 						now := nanotime()
-						if p.latency {
-							t.hist.Record(now - int64(v>>1))
+						if v&2 != 0 {
+							t.hist.RecordN(now-int64(v>>msgTsShift), 1<<(v>>2&63))
 						}
 						t.lastNs = now
 					}
@@ -196,7 +221,6 @@ func runPingpong(p *params, r *result) error {
 	}
 	var phase atomic.Int32
 	byCount := p.messages > 0
-	needClock := p.latency || byCount
 	a := make(chan uint64, p.depth)
 	b := make(chan uint64, p.depth)
 	var pinger, ponger chanWorker
@@ -210,6 +234,7 @@ func runPingpong(p *params, r *result) error {
 		phase.Store(phMeasure)
 	}
 	g := newGate(2)
+	sm := newSampler(p, 1, 0)
 	var pingWG, pongWG sync.WaitGroup
 	pingWG.Add(1)
 	pongWG.Add(1)
@@ -222,20 +247,28 @@ func runPingpong(p *params, r *result) error {
 				break
 			}
 			var ts int64
-			if needClock {
+			timed := p.latency && sm.due()
+			if timed || byCount {
 				ts = nanotime()
 			}
-			a <- uint64(ts)<<1 | b2u(ph == phMeasure)
+			a <- b2u(ph == phMeasure)
 			t.sent++
 			<-b // the one message is the ponger's until it sends it back
 			t.received++
+			var now int64
+			if timed || byCount {
+				now = nanotime()
+			}
+			var w uint64
+			if timed {
+				w = sm.took(now) // in the warm-up too: it draws the next gap
+			}
 			if ph == phMeasure {
 				t.measured.inc()
-				if needClock {
-					now := nanotime()
-					if p.latency {
-						t.hist.Record(now - ts)
-					}
+				if timed {
+					t.hist.RecordN(now-ts, w)
+				}
+				if byCount {
 					t.lastNs = now
 				}
 			}

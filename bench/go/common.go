@@ -59,6 +59,7 @@ type params struct {
 	warmup     float64
 	seed       uint64
 	latency    bool
+	latSample  uint64 // time one message in latSample (0: auto; see sampler.go)
 	gomaxprocs int
 }
 

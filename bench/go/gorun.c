@@ -458,6 +458,7 @@ int pb_go_run(const struct pb_point *pt, struct pl_result *r, struct pb_run *run
 	snprintf(a[9], sizeof(a[9]), "%llu", (unsigned long long)p->seed);
 	snprintf(a[10], sizeof(a[10]), "-latency=%s", r->latency != NULL ? "true" : "false");
 	snprintf(a[11], sizeof(a[11]), "%u", pt->gomaxprocs);
+	snprintf(a[13], sizeof(a[13]), "%llu", (unsigned long long)p->lat_sample);
 	argv[argc++] = (char *)g->path;
 	argv[argc++] = "run";
 	argv[argc++] = "-pattern";
@@ -480,6 +481,7 @@ int pb_go_run(const struct pb_point *pt, struct pl_result *r, struct pb_run *run
 	ARG("-warmup", a[8]);
 	ARG("-seed", a[9]);
 	ARG("-gomaxprocs", a[11]);
+	ARG("-lat-sample", a[13]);
 #undef ARG
 	argv[argc++] = a[10];
 	argv[argc++] = "-t0";

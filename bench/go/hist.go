@@ -72,6 +72,25 @@ func (h *Hist) Record(ns int64) {
 	h.Sum += float64(ns)
 }
 
+// RecordN is pl_hist_record_n: ns recorded as n samples (a sample standing for n messages).
+func (h *Hist) RecordN(ns int64, n uint64) {
+	if n == 0 {
+		return
+	}
+	if ns < 0 {
+		ns = 0
+	}
+	h.Bucket[histIndex(ns)] += n
+	if h.Count == 0 || ns < h.Min {
+		h.Min = ns
+	}
+	if ns > h.Max {
+		h.Max = ns
+	}
+	h.Count += n
+	h.Sum += float64(ns) * float64(n)
+}
+
 // Merge is pl_hist_merge: add every sample of src to h.
 func (h *Hist) Merge(src *Hist) {
 	if src.Count == 0 {

@@ -139,7 +139,8 @@ func TestWorkloadsRun(t *testing.T) {
 		if p.stages == 0 {
 			p.stages = 1
 		}
-		p.seconds, p.warmup, p.seed, p.latency = 0.05, 0.01, 1, true
+		// Every message timed (-lat-sample 1): each one must have its latency.
+		p.seconds, p.warmup, p.seed, p.latency, p.latSample = 0.05, 0.01, 1, true, 1
 		var run func(*params, *result) error
 		for _, w := range workloads {
 			if w.name == p.pattern {
@@ -155,6 +156,19 @@ func TestWorkloadsRun(t *testing.T) {
 		}
 		if r.hist.Count != r.messages {
 			t.Fatalf("%+v: %d latencies for %d messages", p, r.hist.Count, r.messages)
+		}
+		if p.pattern == "chan" || p.pattern == "pingpong" {
+			// Sampled (the default): fewer samples, each standing for ~k messages, so the
+			// weighted count is near the message count (not equal: the gaps are random).
+			var rs result
+			ps := p
+			ps.latSample = 0
+			if err := run(&ps, &rs); err != nil {
+				t.Fatalf("%+v: %v", ps, err)
+			}
+			if c := float64(rs.hist.Count); c < 0.5*float64(rs.messages) || c > 2*float64(rs.messages) {
+				t.Fatalf("%+v: weighted count %d for %d messages", ps, rs.hist.Count, rs.messages)
+			}
 		}
 		if p.messages > 0 && r.messages != p.messages {
 			t.Fatalf("%+v: measured %d, asked for %d", p, r.messages, p.messages)
