@@ -534,6 +534,42 @@ static void latency_extras(struct pl_result *r, uint64_t samples, bool capped)
 }
 
 /*
+ * accuracy_extras - with every message timed (--lat-sample 1), what auto sampling would have
+ * reported of the same messages: k is the interval auto aims at (a power of two leaving
+ * >= 2x10^5 samples), the shadow histogram keeps each sample with probability 1/k
+ * (pl__samples_shadow()), and the extras say k and the signed deviation of its p50, p99 and
+ * p99.9 from the full histogram's, in percent. Nothing when fewer than 4x10^5 messages were
+ * timed (auto would have timed them all).
+ */
+static void accuracy_extras(struct wl *w, struct pl_result *r, uint64_t samples)
+{
+	static const struct {
+		const char *name;
+		double q;
+	} at[] = {
+	    {"lat_check_p50_pct", 50}, {"lat_check_p99_pct", 99}, {"lat_check_p999_pct", 99.9}};
+	uint64_t k = 1;
+	pl_hist *sub;
+
+	if (r->latency == NULL || w->p.lat_sample != 1)
+		return;
+	while (samples / (2 * k) >= 200000)
+		k *= 2;
+	if (k == 1 || (sub = pl_hist_new()) == NULL)
+		return;
+	pl__samples_shadow(sub, k, w->p.seed, w->pbuf, w->p.producers, w->cbuf, w->p.consumers);
+	pl_result_extra(r, "lat_check_interval", (double)k);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		double full = (double)pl_hist_percentile(r->latency, at[i].q);
+		double part = (double)pl_hist_percentile(sub, at[i].q);
+
+		if (full > 0)
+			pl_result_extra(r, at[i].name, 100 * (part - full) / full);
+	}
+	pl_hist_free(sub);
+}
+
+/*
  * check_chan - after the join: no message from no producer, and every producer's messages
  * received exactly once, in order per consumer. Sets @r->lost. 0, or -EPROTO with @r->why.
  */
@@ -645,9 +681,11 @@ static int wl_run(void *state, struct pl_result *r)
 					p->chan_kind, (unsigned long long)pi->bounce_sent,
 					(unsigned long long)pi->bounce_got);
 	} else {
-		if (r->latency != NULL)
+		if (r->latency != NULL) {
 			samples = pl__samples_match(r->latency, w->pbuf, p->producers, w->cbuf,
 						    p->consumers);
+			accuracy_extras(w, r, samples);
+		}
 		err = check_chan(w, r);
 	}
 	latency_extras(r, samples, capped);

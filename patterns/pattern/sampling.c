@@ -140,8 +140,13 @@ static const struct pl__psample *find(const struct pl__sbuf *b, uint64_t seq)
 	return NULL;
 }
 
-uint64_t pl__samples_match(pl_hist *h, struct pl__sbuf *const *prod, unsigned producers,
-			   struct pl__sbuf *const *cons, unsigned consumers)
+/*
+ * match - pl__samples_match() into @h when @sub is NULL; else pl__samples_shadow() into @sub
+ * (each matched sample kept with probability 1/@k, weight multiplied by @k).
+ */
+static uint64_t match(pl_hist *h, pl_hist *sub, uint64_t k, uint64_t seed,
+		      struct pl__sbuf *const *prod, unsigned producers,
+		      struct pl__sbuf *const *cons, unsigned consumers)
 {
 	uint64_t matched = 0;
 
@@ -151,18 +156,36 @@ uint64_t pl__samples_match(pl_hist *h, struct pl__sbuf *const *prod, unsigned pr
 		for (size_t i = 0; i < cons[c]->n; i++) {
 			unsigned pid = pl__msg_pid(e[i].msg);
 			const struct pl__psample *s;
+			int64_t ns;
 
 			if (!(e[i].msg & PL__MSG_MEASURED) || pid >= producers)
 				continue;
 			s = find(prod[pid], pl__msg_seq(e[i].msg));
 			if (s == NULL)
 				continue;
-			pl_hist_record_n(h, pl__ticks_to_ns(e[i].ticks - s->ticks),
-					 UINT64_C(1) << (s->key & 63));
+			ns = pl__ticks_to_ns(e[i].ticks - s->ticks);
+			if (sub == NULL)
+				pl_hist_record_n(h, ns, UINT64_C(1) << (s->key & 63));
+			else if (pl__splitmix64(&seed) % k == 0)
+				pl_hist_record_n(sub, ns, k << (s->key & 63));
+			else
+				continue;
 			matched++;
 		}
 	}
 	return matched;
+}
+
+uint64_t pl__samples_match(pl_hist *h, struct pl__sbuf *const *prod, unsigned producers,
+			   struct pl__sbuf *const *cons, unsigned consumers)
+{
+	return match(h, NULL, 1, 0, prod, producers, cons, consumers);
+}
+
+uint64_t pl__samples_shadow(pl_hist *sub, uint64_t k, uint64_t seed, struct pl__sbuf *const *prod,
+			    unsigned producers, struct pl__sbuf *const *cons, unsigned consumers)
+{
+	return match(NULL, sub, k, seed, prod, producers, cons, consumers);
 }
 
 /* ---------------------------------------------------------------- exactly once, in order */

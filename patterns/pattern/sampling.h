@@ -213,6 +213,17 @@ static inline void pl__csample_put(struct pl__sbuf *b, uint64_t msg, int64_t t)
 uint64_t pl__samples_match(pl_hist *h, struct pl__sbuf *const *prod, unsigned producers,
 			   struct pl__sbuf *const *cons, unsigned consumers);
 
+/*
+ * pl__samples_shadow - the accuracy check of sampling, within one run: the same matching as
+ * pl__samples_match(), but each matched sample is kept with probability 1/@k (drawn from
+ * @seed) and recorded into @sub with @k times its weight. Run over samples of every message
+ * (interval 1), @sub is what sampling at interval @k would have reported of the very same
+ * messages, so comparing its percentiles with the full histogram's measures the sampling
+ * error alone, free of run-to-run variation. Returns the samples kept.
+ */
+uint64_t pl__samples_shadow(pl_hist *sub, uint64_t k, uint64_t seed, struct pl__sbuf *const *prod,
+			    unsigned producers, struct pl__sbuf *const *cons, unsigned consumers);
+
 /* ---------------------------------------------------------------- exactly once, in order */
 
 /*

@@ -28,6 +28,7 @@
 
 #include "pattern/sampling.h"
 #include "pattern/tsc.h"
+#include "pattern/workload_util.h"
 
 static void check_msg(void)
 {
@@ -316,6 +317,51 @@ static void check_match(void)
 	pl__sbuf_free(&c0); /* twice is fine */
 }
 
+/*
+ * check_shadow - pl__samples_shadow() keeps about 1/k of the matched samples, each k times
+ * its weight (so the weighted count stays near the full one), and its percentiles are those
+ * of the full histogram within a few percent on a smooth distribution; k = 1 keeps them all.
+ */
+static void check_shadow(void)
+{
+	enum {
+		N = 200000
+	};
+	struct pl__sbuf p0, c0, *prod[1] = {&p0}, *cons[1] = {&c0};
+	pl_hist *full = pl_hist_new(), *sub = pl_hist_new(), *one = pl_hist_new();
+	uint64_t kept, seed = 7;
+
+	pt_note("shadow sampling of matched samples");
+	CHECK(full != NULL && sub != NULL && one != NULL);
+	CHECK_EQ(pl__sbuf_init(&p0, N, sizeof(struct pl__psample), N), 0);
+	CHECK_EQ(pl__sbuf_init(&c0, N, sizeof(struct pl__csample), 0), 0);
+	for (uint64_t i = 0; i < N; i++) {
+		/* latencies 1..4 us, spread evenly: percentiles are stable under subsampling */
+		int64_t lat = pl__ns_to_ticks(1000 + (int64_t)(pl__splitmix64(&seed) % 3000));
+
+		pl__psample_put(&p0, i, 0, 1000000);
+		pl__csample_put(&c0, pl__msg(i, 0, 3), 1000000 + lat);
+	}
+	CHECK_EQ(pl__samples_match(full, prod, 1, cons, 1), N);
+	CHECK_EQ(pl__samples_shadow(one, 1, 1, prod, 1, cons, 1), N);
+	CHECK_EQ(one->count, full->count);
+	kept = pl__samples_shadow(sub, 8, 1, prod, 1, cons, 1);
+	CHECK(kept > N / 8 * 9 / 10 && kept < N / 8 * 11 / 10);
+	CHECK_EQ(sub->count, kept * 8);
+	for (size_t i = 0; i < 3; i++) {
+		const double q = (const double[]){50, 99, 99.9}[i];
+		double f = (double)pl_hist_percentile(full, q),
+		       p = (double)pl_hist_percentile(sub, q);
+
+		CHECK(p > 0.95 * f && p < 1.05 * f);
+	}
+	pl_hist_free(full);
+	pl_hist_free(sub);
+	pl_hist_free(one);
+	pl__sbuf_free(&p0);
+	pl__sbuf_free(&c0);
+}
+
 /* synth - message @i's latency: mostly 200..1200 ns, a 1-in-1024 spike of 20 us (every
  * 1024th message: a stride of 1024 would see all or none of them), a heavy tail. */
 static int64_t synth(uint64_t i, uint64_t *rng)
@@ -385,6 +431,7 @@ int main(void)
 	check_adaptive();
 	check_tally();
 	check_match();
+	check_shadow();
 	check_estimate();
 	printf("test_sampling: ok\n");
 	return 0;
