@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * patlab-paths - the single-threaded code paths whose instruction counts the gate checks
- * (the deterministic mode of issue 5; scripts/icount drives it).
+ * (the performance gate's deterministic mode; scripts/icount drives it).
  *
  *   patlab-paths --list                 the path names, one per line
  *   patlab-paths --info                 what built it: compiler, build type, planted delay

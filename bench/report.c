@@ -4,7 +4,7 @@
  *
  * Rows are grouped into scenarios (same pattern and parameters, any kind); per scenario and
  * kind it reports the median (min-max) throughput over the repetitions, never a single figure
- * (FIELD-NOTES.md §5: two-mode results are common), the median p50 and p99 latency, the best
+ * (a configuration often runs at two speeds on a VM), the median p50 and p99 latency, the best
  * kind (highest median) and the lock-free/lock-based ratios lockfree/mutex and urcu/mutex
  * (ratios of medians measured in the same run: absolute figures drift between runs, ratios
  * much less), and when Go's own channels ran (kind "go", bench/go) every C kind's ratio to Go,

@@ -8,7 +8,7 @@
  * the default). Every combination of a sub-grid's lists is a point; the channel kind is the
  * innermost dimension, so the points of one "scenario" (everything but the kind) are adjacent.
  *
- * Fairness (FIELD-NOTES.md §5): repetitions are the outer loop, so every point runs once
+ * Fairness: repetitions are the outer loop, so every point runs once
  * before any runs twice and slow drift of the machine spreads over all kinds; inside a
  * scenario the kinds run in an order rotated by the repetition, so no kind always runs first
  * (or right after the most expensive one).

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# The performance regression gate (issue 5: bench/check.c, bench/stats.c, scripts/icount).
+# The performance regression gate (bench/check.c, bench/stats.c, scripts/icount).
 # Included from tests/CMakeLists.txt. None of these tests times anything.
 
 # Statistics against published tables and independent computations; bootstrap determinism.

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# Go's own channels in the harness (bench/go, issue 6). Each test is reported as skipped
+# Go's own channels in the harness (bench/go). Each test is reported as skipped
 # (exit 77), never as passed, when no Go toolchain was found; with one, a missing patlab-go is
 # a failure (the build makes it beside the patlab CLI).
 #   test_go_hist   Go's port of the latency histogram gives exactly C's figures (C program)

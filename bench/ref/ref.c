@@ -306,24 +306,37 @@ static void account_first(struct worker *w, unsigned producers, void *m)
 
 /* ---------------------------------------------------------------- the queues */
 
-static inline void vy_send(struct ref_vyukov *q, void *m)
-{
-	ref_vyukov_send(q, m);
-}
+/*
+ * REF_RING - a reference ring's adapters for the workload: send and receive through its own
+ * inline operations (ref_<ring>_send/_recv), the end of the stream as one POISON per consumer,
+ * the expanded workload, and its free.
+ */
+#define REF_RING(tag, type, ring)                                                                  \
+	static inline void tag##_send(type *q, void *m)                                            \
+	{                                                                                          \
+		ring##_send(q, m);                                                                 \
+	}                                                                                          \
+                                                                                                   \
+	static inline bool tag##_recv(type *q, void **m)                                           \
+	{                                                                                          \
+		*m = ring##_recv(q);                                                               \
+		return *m != POISON;                                                               \
+	}                                                                                          \
+                                                                                                   \
+	static inline void tag##_finish(type *q, unsigned consumers)                               \
+	{                                                                                          \
+		for (unsigned i = 0; i < consumers; i++)                                           \
+			ring##_send(q, POISON);                                                    \
+	}                                                                                          \
+                                                                                                   \
+	REF_WORKLOAD(tag, type)                                                                    \
+                                                                                                   \
+	static void tag##_free(void *q)                                                            \
+	{                                                                                          \
+		ring##_free(q);                                                                    \
+	}
 
-static inline bool vy_recv(struct ref_vyukov *q, void **m)
-{
-	*m = ref_vyukov_recv(q);
-	return *m != POISON;
-}
-
-static inline void vy_finish(struct ref_vyukov *q, unsigned consumers)
-{
-	for (unsigned i = 0; i < consumers; i++)
-		ref_vyukov_send(q, POISON);
-}
-
-REF_WORKLOAD(vy, struct ref_vyukov)
+REF_RING(vy, struct ref_vyukov, ref_vyukov)
 
 static void *vy_make(const char *name, size_t depth, size_t *held)
 {
@@ -332,29 +345,7 @@ static void *vy_make(const char *name, size_t depth, size_t *held)
 	return ref_vyukov_new(depth);
 }
 
-static void vy_free(void *q)
-{
-	ref_vyukov_free(q);
-}
-
-static inline void sp_send(struct ref_spsc *q, void *m)
-{
-	ref_spsc_send(q, m);
-}
-
-static inline bool sp_recv(struct ref_spsc *q, void **m)
-{
-	*m = ref_spsc_recv(q);
-	return *m != POISON;
-}
-
-static inline void sp_finish(struct ref_spsc *q, unsigned consumers)
-{
-	for (unsigned i = 0; i < consumers; i++)
-		ref_spsc_send(q, POISON);
-}
-
-REF_WORKLOAD(sp, struct ref_spsc)
+REF_RING(sp, struct ref_spsc, ref_spsc)
 
 static void *sp_make(const char *name, size_t depth, size_t *held)
 {
@@ -363,30 +354,8 @@ static void *sp_make(const char *name, size_t depth, size_t *held)
 	return ref_spsc_new(depth);
 }
 
-static void sp_free(void *q)
-{
-	ref_spsc_free(q);
-}
-
 #ifdef PATLAB_REF_CK
-static inline void ck_send(struct ref_ck *q, void *m)
-{
-	ref_ck_send(q, m);
-}
-
-static inline bool ck_recv(struct ref_ck *q, void **m)
-{
-	*m = ref_ck_recv(q);
-	return *m != POISON;
-}
-
-static inline void ck_finish(struct ref_ck *q, unsigned consumers)
-{
-	for (unsigned i = 0; i < consumers; i++)
-		ref_ck_send(q, POISON);
-}
-
-REF_WORKLOAD(ck, struct ref_ck)
+REF_RING(ck, struct ref_ck, ref_ck)
 
 static void *ck_make(const char *name, size_t depth, size_t *held)
 {
@@ -396,11 +365,6 @@ static void *ck_make(const char *name, size_t depth, size_t *held)
 	if (r != NULL)
 		*held = r->held;
 	return r;
-}
-
-static void ck_free(void *q)
-{
-	ref_ck_free(q);
 }
 #endif
 

@@ -7,7 +7,7 @@
  * take nodes with the non-blocking __cds_wfcq_dequeue_nonblocking() under a small consumer
  * lock (liburcu's synchronization table: dequeuers must be serialized among themselves, never
  * with enqueuers). The library's blocking dequeue is never used: it sleeps 10 ms in poll()
- * when it meets a half-finished enqueue (FIELD-NOTES §3). The calls go to liburcu-common's
+ * when it meets a half-finished enqueue. The calls go to liburcu-common's
  * exported functions, not to the LGPL inline headers, so no liburcu code is compiled into
  * libpatlab (and ThreadSanitizer sees none of its deliberately plain accesses).
  *

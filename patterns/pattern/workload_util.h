@@ -19,7 +19,7 @@
  *   pl__busy_wait_ns() (wall time, polling the clock), pl__burn() with pl__burn_iters() (CPU
  *   work calibrated once per process: a preempted thread takes longer in wall time, as real
  *   work would), pl__splitmix64(), pl__bump() (a counter only its owner writes).
- * - struct pl__window: the measurement window of FIELD-NOTES.md §5. Every thread starts at a
+ * - struct pl__window: the measurement window (results/README.md). Every thread starts at a
  *   gate; the clock starts when it opens; the first warmup_s seconds are not counted; the main
  *   thread then measures for the point's seconds (keeping a window in which nothing completed
  *   open until something did), stops the workers, waits for them while watching for a stall

@@ -26,7 +26,7 @@
  * Items are pointer-sized: ((send time - start) << 2) | slow << 1 | measured, so nothing is
  * allocated per item.
  *
- * Window (FIELD-NOTES.md §5): every thread starts at a gate; items sent during the warm-up
+ * Window: every thread starts at a gate; items sent during the warm-up
  * travel but are not counted. Seconds mode: throughput = measured items / window length (every
  * measured item is received: the pipeline is drained before the result is read). Messages
  * mode: producers share the count; the window ends at the sink's last measured receive.

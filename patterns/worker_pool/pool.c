@@ -37,7 +37,7 @@
  *   that caller's thread, one job at a time (those workers dequeued first, then the channel's
  *   rest in FIFO order), after every worker was joined, so it needs no locking of its own;
  * - a later caller's shorter grace also bounds an earlier caller's drain (a second signal
- *   forces the exit, as FIELD-NOTES §6 asks);
+ *   forces the exit, as services that drain on SIGTERM do);
  * - every caller returns the same result once the pool is fully stopped; later calls return it
  *   at once.
  * A job or an unstarted callback must not shut down (or free) its own pool: it would wait for

@@ -25,7 +25,7 @@
  * histogram slot of its own on its first job (a thread-local pointer), so recording writes no
  * shared line; slots are merged after the pool is shut down (which joins every worker).
  *
- * Window (FIELD-NOTES.md §5): threads start at a gate; jobs submitted during the warm-up run but
+ * Window: threads start at a gate; jobs submitted during the warm-up run but
  * are not counted. Seconds mode: throughput = measured jobs / window length; messages mode: the
  * producers share the count, the window ends at the last measured completion. End: producers
  * stop, pl_pool_shutdown() with no grace limit runs every accepted job and joins the workers;

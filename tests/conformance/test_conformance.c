@@ -9,7 +9,7 @@
  * prints one line: "ok", or "skip" with the reason (a capability the kind does not declare in
  * pl_chan_kind_info(), or the single-producer/single-consumer restriction of an spsc kind).
  *
- * What is checked (FIELD-NOTES §1 and §2):
+ * What is checked (Go's channel semantics, and the bugs other channel libraries shipped):
  * - registry and arguments: unknown/NULL kind, unsupported capacity, bad options -> EINVAL;
  *   names unique, list NULL-terminated, "mutex" first; cap/kind report what was asked.
  * - capacity: for every capacity 0..64, 1000 and unbounded the kind supports, try_send succeeds

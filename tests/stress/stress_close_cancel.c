@@ -6,7 +6,7 @@
  * rendezvous kinds, plus PL_CHAN_UNBOUNDED where supported); a single-producer/single-consumer
  * kind runs with exactly one sending and one receiving thread throughout.
  *
- * 1. blocked: the deterministic core of FIELD-NOTES §2's close classes. Fill the channel,
+ * 1. blocked: the deterministic core of the close bug classes. Fill the channel,
  *    park K senders on it (capacity 0: with no receiver, so every one is blocked in an
  *    unbuffered send), close: every sender must return -EPIPE (a blocked send woken by close
  *    that reports success is crystal #6948), the buffered messages drain in order, then -EPIPE

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The context tree against Go's context semantics (context/context_test.go, FIELD-NOTES §1):
+ * The context tree against Go's context semantics (context/context_test.go):
  * synchronous propagation with the same err and cause, born-done children, err that never
  * changes, concurrent cancels of one tree, first cause wins, release detaching from a
  * long-lived parent, earliest deadline wins, past deadlines, pl_ctx_wait, the internal watch

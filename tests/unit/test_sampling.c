@@ -185,11 +185,18 @@ struct tally_set {
 };
 
 /* clean - 2 consumers, 3 producers; producer p sent @sent[p] = 1000 + p, split by parity. */
-static void clean(struct tally_set *ts, uint64_t *sent)
+/* empty - no message received yet, at either consumer. */
+static void empty(struct tally_set *ts)
 {
 	memset(ts, 0, sizeof(*ts));
 	ts->rows[0] = ts->a;
 	ts->rows[1] = ts->b;
+}
+
+/* clean - every message of three producers received once, alternating consumers. */
+static void clean(struct tally_set *ts, uint64_t *sent)
+{
+	empty(ts);
 	for (unsigned p = 0; p < 3; p++) {
 		sent[p] = 1000 + p;
 		for (uint64_t s = 0; s < sent[p]; s++)
@@ -232,9 +239,7 @@ static void check_tally(void)
 
 	/* Duplicate and loss with equal counts: #4 never arrives, #6 arrives at both consumers
 	 * (each in increasing order), so the counts match and only the sums tell. */
-	memset(&ts, 0, sizeof(ts));
-	ts.rows[0] = ts.a;
-	ts.rows[1] = ts.b;
+	empty(&ts);
 	sent[0] = 10, sent[1] = 0, sent[2] = 0;
 	for (uint64_t s = 0; s < 10; s++)
 		if (s != 4)
@@ -246,9 +251,7 @@ static void check_tally(void)
 
 	/* A swap of two messages from one producer at one consumer: the counts and sums hold,
 	 * the order does not. */
-	memset(&ts, 0, sizeof(ts));
-	ts.rows[0] = ts.a;
-	ts.rows[1] = ts.b;
+	empty(&ts);
 	sent[0] = 5, sent[1] = 3, sent[2] = 0;
 	for (uint64_t s = 0; s < 3; s++)
 		feed(ts.rows, 1, 1, s);

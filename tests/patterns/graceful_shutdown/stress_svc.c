@@ -2,7 +2,7 @@
 /*
  * Stress: patlab-svc as a real child process, a real SIGTERM (or SIGINT) at swept moments
  * across submit bursts, and the ledger against every client's answers (never use this as a
- * benchmark). FIELD-NOTES §2, "work lost at shutdown".
+ * benchmark). The bug it hunts: work lost at shutdown.
  *
  * Usage: stress_svc PATH-TO-patlab-svc (CTest passes $<TARGET_FILE:patlab_svc>).
  *
