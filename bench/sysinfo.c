@@ -9,7 +9,7 @@
  */
 #include "bench.h"
 #include "build_info.h"
-#include "pattern/tsc.h" /* the harness clock, internal to the library */
+#include "harness/tsc.h" /* the harness clock, internal to the library */
 
 #include <errno.h>
 #include <fcntl.h>

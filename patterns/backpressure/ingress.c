@@ -72,8 +72,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan/park.h"
-#include "util/die.h"
+#include "chan/block.h"
+#include "sync/die.h"
 
 /* One queue node, owned by exactly one place at a time: @credits, @q, or one thread. */
 struct env {

@@ -41,7 +41,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "util/die.h"
+#include "sync/die.h"
 
 struct pl_limiter {
 	pthread_mutex_t lock;

@@ -49,7 +49,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "util/die.h"
+#include "sync/die.h"
 
 struct pl_shedder {
 	pthread_mutex_t lock;

@@ -46,8 +46,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pattern/workload_util.h"
-#include "util/die.h"
+#include "harness/workload_util.h"
+#include "sync/die.h"
 
 /* timeout_ns 0: the timeout policy's wait and the shedder's target. */
 #define BP_TIMEOUT_DEFAULT_NS INT64_C(1000000)
@@ -110,6 +110,7 @@ struct bp {
 	/* Set before the gate opens; read by workers after it (the gate's mutex orders it). */
 	bool latency;
 	bool need_clock;
+	struct pl__placer placer; /* the point's threads: ours and the primitives' */
 };
 
 /* The thread whose drop callbacks are running (NULL on the main thread). */
@@ -327,8 +328,11 @@ static int bp_setup(const struct pl_params *p, void **state, struct pl_result *r
 	if (w == NULL)
 		return pl__fail(r, -ENOMEM, "out of memory");
 	w->n = p->producers + p->consumers;
-	if (pl__window_init(&w->win, w->n, progress_sum, window_has_data, w) != 0)
+	if (pl__window_init(&w->win, w->n, &w->placer.start, progress_sum, window_has_data, w) != 0)
 		goto nomem;
+	err = pl__point_placer(&w->placer, p, r);
+	if (err != 0)
+		goto out;
 	w->p = *p;
 	w->mode = mode_of(p);
 	w->timeout_ns = p->timeout_ns > 0 ? p->timeout_ns : BP_TIMEOUT_DEFAULT_NS;

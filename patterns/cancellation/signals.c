@@ -72,7 +72,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "util/die.h"
+#include "sync/die.h"
 
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal handler needs lock-free atomic ints");
 

@@ -62,10 +62,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan/park.h"
-#include "pattern/workload_util.h"
-#include "util/die.h"
-#include "util/placement.h"
+#include "sync/park.h"
+#include "harness/workload_util.h"
+#include "sync/die.h"
 
 #define WL_MAX_LEAVES  256u
 #define WL_SETTLE_NS   (1000 * INT64_C(1000))
@@ -117,6 +116,7 @@ struct wl {
 	_Atomic uint32_t quit; /* read by workers after a change of @gen */
 	_Alignas(PL_FALSE_SHARING) _Atomic uint32_t armed;
 	_Alignas(PL_FALSE_SHARING) _Atomic uint32_t stopped;
+	struct pl__placer placer; /* the workers' */
 };
 
 static enum style style_of(const char *policy)
@@ -316,6 +316,9 @@ static int cancel_setup(const struct pl_params *p, void **state, struct pl_resul
 		err = pl__fail(r, -ENOMEM, "out of memory");
 		goto out;
 	}
+	err = pl__point_placer(&w->placer, p, r);
+	if (err != 0)
+		goto out;
 	for (unsigned i = 0; i < w->leaves; i++) {
 		struct worker *t = &w->t[i];
 
@@ -485,7 +488,8 @@ static int cancel_run(void *state, struct pl_result *r)
 	PL_CHECK(pthread_attr_init(&attr));
 	PL_CHECK(pthread_attr_setstacksize(&attr, WL_STACK));
 	for (; created < w->leaves; created++) {
-		int rc = pl__thread_create(&w->t[created].tid, &attr, worker_main, &w->t[created]);
+		int rc = pl_thread_create(&w->placer.start, &w->t[created].tid, &attr, worker_main,
+					  &w->t[created]);
 
 		if (rc != 0) {
 			err = pl__fail(r, -rc, "pthread_create (worker %u of %u): %s", created,

@@ -72,7 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan/park.h"
+#include "chan/block.h"
 
 /*
  * A slot is 16 bytes, four to a cache line (crossbeam's layout), not padded to a line each

@@ -50,7 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan/park.h"
+#include "sync/park.h"
 #include "context/ctx_watch.h"
 
 /* ------------------------------------------------------------------------------ the lock */

@@ -62,8 +62,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan/barrier.h"
-#include "chan/park.h"
+#include "sync/barrier.h"
+#include "chan/block.h"
 
 enum {
 	CLOSING = 1u << 0, /* sends fail from now on */

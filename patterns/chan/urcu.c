@@ -78,8 +78,8 @@
  * the other kinds, which preallocate, never return.
  */
 #include "chan/kind.h"
-#include "chan/park.h"
-#include "util/die.h"
+#include "chan/block.h"
+#include "sync/die.h"
 
 #include <errno.h>
 #include <pthread.h>

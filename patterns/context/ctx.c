@@ -66,10 +66,11 @@
 
 #include <patlab/ctx.h>
 
-#include "chan/park.h"
+#include "sync/clock.h"
+#include "sync/park.h"
 #include "context/ctx_debug.h"
 #include "context/ctx_watch.h"
-#include "util/die.h"
+#include "sync/die.h"
 
 /* Intrusive circular doubly linked list node (a node's child list and sibling link). */
 struct ctx_link {
@@ -332,10 +333,7 @@ static void cancel_walk(pl_ctx *root)
 
 int64_t pl_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return pl__mono_ns();
 }
 
 pl_ctx *pl_ctx_background(void)

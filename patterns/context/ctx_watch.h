@@ -20,6 +20,8 @@
 
 #include <patlab/ctx.h>
 
+#include <stddef.h>
+
 struct pl__ctx_watch {
 	/* Protected by the watched node's lock. */
 	struct pl__ctx_watch *next, *prev;

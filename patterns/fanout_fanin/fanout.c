@@ -58,10 +58,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan/park.h"
+#include "sync/park.h"
 #include "context/ctx_watch.h"
-#include "util/die.h"
-#include "util/placement.h"
+#include "sync/die.h"
 
 /* A hedge refused by a full pool is retried after its delay, but never sooner than this. */
 #define HEDGE_RETRY_NS (100 * INT64_C(1000))
@@ -326,7 +325,7 @@ static int send(struct call *c, unsigned i, bool hedge)
 
 		PL_CHECK(pthread_attr_init(&attr));
 		PL_CHECK(pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED));
-		rc = -pl__thread_create(&tid, &attr, thread_job, s);
+		rc = -pl_thread_create(c->o.threads, &tid, &attr, thread_job, s);
 		PL_CHECK(pthread_attr_destroy(&attr));
 	}
 	if (rc == 0)

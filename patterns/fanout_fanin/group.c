@@ -38,10 +38,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "chan/park.h"
+#include "sync/park.h"
 #include "context/ctx_watch.h"
-#include "util/die.h"
-#include "util/placement.h"
+#include "sync/die.h"
 
 struct gthread {
 	struct gthread *next; /* on the zombie stack: written before the release push */
@@ -58,6 +57,9 @@ struct pl_group {
 	bool watching;
 	/* Limit: written by set_limit before any go (relaxed: the caller orders the two). */
 	_Atomic int limit;
+	/* How threads start: written by set_thread_start before any go (the caller orders the
+	 * two, as for @limit), read by go. */
+	const struct pl_thread_start *_Atomic threads;
 	/* Slots in use; see the top of the file. seq_cst throughout (a CAS per go and a
 	 * decrement per exit: rare next to thread creation). */
 	_Atomic unsigned running;
@@ -95,6 +97,7 @@ pl_group *pl_group_new(pl_ctx *parent)
 		return NULL;
 	}
 	atomic_init(&g->limit, PL_GROUP_NO_LIMIT);
+	atomic_init(&g->threads, NULL);
 	atomic_init(&g->running, 0);
 	atomic_init(&g->err, 0);
 	atomic_init(&g->zombies, NULL);
@@ -118,6 +121,15 @@ int pl_group_set_limit(pl_group *g, int limit)
 	if (atomic_load(&g->running) != 0)
 		return -EBUSY;
 	atomic_store_explicit(&g->limit, limit, memory_order_relaxed);
+	return 0;
+}
+
+int pl_group_set_thread_start(pl_group *g, const struct pl_thread_start *how)
+{
+	if (atomic_load(&g->running) != 0)
+		return -EBUSY;
+	/* Relaxed: as @limit, the caller orders this before its first go. */
+	atomic_store_explicit(&g->threads, how, memory_order_relaxed);
 	return 0;
 }
 
@@ -217,7 +229,8 @@ static int go(pl_group *g, pl_group_fn fn, void *arg, bool block)
 		return -ENOMEM;
 	}
 	*t = (struct gthread){.g = g, .fn = fn, .arg = arg};
-	rc = pl__thread_create(&t->tid, NULL, goroutine_main, t);
+	rc = pl_thread_create(atomic_load_explicit(&g->threads, memory_order_relaxed), &t->tid,
+			      NULL, goroutine_main, t);
 	if (rc != 0) {
 		free(t);
 		give_back(g);

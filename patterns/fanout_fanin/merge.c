@@ -35,9 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan/park.h"
-#include "util/die.h"
-#include "util/placement.h"
+#include "sync/park.h"
+#include "sync/die.h"
 
 enum {
 	GATE_WAIT = 0,
@@ -204,7 +203,8 @@ pl_merge *pl_merge_new(pl_ctx *cx, pl_chan *const *in, unsigned n, const struct 
 	for (; created < n; created++) {
 		m->f[created].m = m;
 		m->f[created].idx = created;
-		rc = pl__thread_create(&m->f[created].tid, NULL, forwarder_main, &m->f[created]);
+		rc = pl_thread_create(m->o.threads, &m->f[created].tid, NULL, forwarder_main,
+				      &m->f[created]);
 		if (rc != 0)
 			break;
 	}

@@ -61,7 +61,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-#include "pattern/workload_util.h"
+#include "harness/workload_util.h"
 
 #define WL_MAX_WORKERS	  1024u
 #define WL_MIN_HEDGE_NS	  (100 * INT64_C(1000))
@@ -138,6 +138,7 @@ struct wl {
 	/* The gate, the phase, t_start (published by the gate's mutex) and the stall check. */
 	struct pl__window win;
 	bool latency;
+	struct pl__placer placer; /* the point's threads: ours and the primitives' */
 };
 
 /*
@@ -379,10 +380,13 @@ static void wl_free(struct wl *w)
 	free(w);
 }
 
-static pl_pool *new_pool(const struct pl_params *p, unsigned workers, struct pl_result *r, int *err)
+static pl_pool *new_pool(const struct pl_params *p, unsigned workers,
+			 const struct pl_thread_start *threads, struct pl_result *r, int *err)
 {
-	pl_pool_opts o = {
-	    .workers = workers, .queue_depth = p->queue_depth, .chan_kind = p->chan_kind};
+	pl_pool_opts o = {.workers = workers,
+			  .queue_depth = p->queue_depth,
+			  .chan_kind = p->chan_kind,
+			  .threads = threads};
 	pl_pool *pool = pl_pool_new(&o);
 
 	if (pool != NULL)
@@ -422,8 +426,12 @@ static int fo_setup(const struct pl_params *p, void **state, struct pl_result *r
 	if (w == NULL)
 		return pl__fail(r, -ENOMEM, "out of memory");
 	w->p = *p;
-	if (pl__window_init(&w->win, p->producers, progress_sum, window_has_data, w) != 0)
+	if (pl__window_init(&w->win, p->producers, &w->placer.start, progress_sum, window_has_data,
+			    w) != 0)
 		goto nomem;
+	err = pl__point_placer(&w->placer, p, r);
+	if (err != 0)
+		goto out;
 	w->n = p->consumers;
 	parse_policy(p->policy, &w->gather, &w->dist);
 	w->hedge_ns = p->timeout_ns > 0 ? p->timeout_ns : 2 * p->work_ns;
@@ -433,7 +441,7 @@ static int fo_setup(const struct pl_params *p, void **state, struct pl_result *r
 	w->root = pl_ctx_with_cancel(NULL);
 	if (w->root == NULL)
 		goto nomem;
-	w->pool = new_pool(p, workers_needed(p, false), r, &err);
+	w->pool = new_pool(p, workers_needed(p, false), &w->placer.start, r, &err);
 	if (w->pool == NULL)
 		goto out;
 	w->opts.pool = w->pool;
@@ -456,7 +464,7 @@ static int fo_setup(const struct pl_params *p, void **state, struct pl_result *r
 		break;
 	}
 	if (w->gather == G_ALLHEDGED) {
-		w->inner_pool = new_pool(p, workers_needed(p, true), r, &err);
+		w->inner_pool = new_pool(p, workers_needed(p, true), &w->placer.start, r, &err);
 		if (w->inner_pool == NULL)
 			goto out;
 		w->inner_opts.mode = PL_GATHER_HEDGED;

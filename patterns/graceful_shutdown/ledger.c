@@ -31,7 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util/die.h"
+#include "sync/die.h"
 
 struct pl_ledger {
 	int fd; /* constant until close */

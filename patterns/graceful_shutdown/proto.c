@@ -19,8 +19,8 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "chan/park.h"
-#include "util/die.h"
+#include "sync/park.h"
+#include "sync/die.h"
 
 /* A job polls its context about this often. */
 #define BURN_CHUNK_NS 2000

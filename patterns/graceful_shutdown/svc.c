@@ -99,7 +99,7 @@
 #include <unistd.h>
 
 #include "graceful_shutdown/proto.h"
-#include "util/die.h"
+#include "sync/die.h"
 
 /* Exit statuses (README.md). */
 enum {

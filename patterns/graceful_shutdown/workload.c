@@ -46,7 +46,7 @@
 #include <string.h>
 
 #include "graceful_shutdown/proto.h"
-#include "pattern/workload_util.h"
+#include "harness/workload_util.h"
 
 #define GS_GRACE_DEFAULT_NS (10 * INT64_C(1000000))
 
@@ -63,6 +63,7 @@ struct gs {
 	struct pl_params p;
 	int64_t grace_ns;
 	bool ran;
+	struct pl__placer placer; /* every cycle's pool workers */
 };
 
 static void job(pl_ctx *cx, void *arg)
@@ -116,6 +117,11 @@ static int gs_setup(const struct pl_params *p, void **state, struct pl_result *r
 		return pl__fail(r, -ENOMEM, "out of memory");
 	g->p = *p;
 	g->grace_ns = p->timeout_ns > 0 ? p->timeout_ns : GS_GRACE_DEFAULT_NS;
+	err = pl__point_placer(&g->placer, p, r);
+	if (err != 0) {
+		free(g);
+		return err;
+	}
 	*state = g;
 	return 0;
 }
@@ -139,6 +145,7 @@ static int cycle(struct gs *g, struct pl_result *r, struct gs_sums *s, bool meas
 	    .workers = p->consumers,
 	    .queue_depth = p->queue_depth,
 	    .chan_kind = p->chan_kind,
+	    .threads = &g->placer.start,
 	};
 	struct gs_cycle c = {.work_ns = p->work_ns, .returned = 0};
 	uint64_t submitted = 0, rejected = 0, finished;

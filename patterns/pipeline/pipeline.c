@@ -56,9 +56,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan/park.h"
-#include "util/die.h"
-#include "util/placement.h"
+#include "chan/block.h"
+#include "sync/die.h"
 
 /* An unbounded link counts this many items when the default window is sized. */
 #define UNBOUNDED_WEIGHT 1024u
@@ -597,7 +596,7 @@ int pl_pipeline_start(pl_pipeline *pl, pl_ctx *parent)
 
 		for (unsigned j = 0; j < st->workers; j++) {
 			struct worker *w = &st->w[j];
-			int rc = pl__thread_create(&w->tid, NULL, worker_main, w);
+			int rc = pl_thread_create(pl->o.threads, &w->tid, NULL, worker_main, w);
 			char tname[16];
 
 			if (rc != 0) {

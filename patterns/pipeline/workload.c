@@ -67,8 +67,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pattern/workload_util.h"
-#include "util/die.h"
+#include "harness/workload_util.h"
+#include "sync/die.h"
 
 #define WL_MAX_STAGES	   64u
 #define WL_MAX_WORKERS	   256u
@@ -126,6 +126,7 @@ struct wl {
 	_Atomic unsigned sink_done;
 	bool latency;
 	bool need_clock;
+	struct pl__placer placer; /* the point's threads: ours and the primitives' */
 };
 
 static inline int phase(struct wl *w)
@@ -318,8 +319,11 @@ static int pipe_setup(const struct pl_params *p, void **state, struct pl_result 
 	if (w == NULL)
 		return pl__fail(r, -ENOMEM, "out of memory");
 	w->n = p->producers + 1;
-	if (pl__window_init(&w->win, w->n, progress_sum, window_has_data, w) != 0)
+	if (pl__window_init(&w->win, w->n, &w->placer.start, progress_sum, window_has_data, w) != 0)
 		goto nomem;
+	err = pl__point_placer(&w->placer, p, r);
+	if (err != 0)
+		goto out;
 	atomic_init(&w->discarded, 0);
 	atomic_init(&w->sink_done, 0);
 	w->p = *p;
@@ -359,6 +363,7 @@ static int pipe_setup(const struct pl_params *p, void **state, struct pl_result 
 	o.sink_threads = 1;
 	o.discard = on_discard;
 	o.discard_user = w;
+	o.threads = &w->placer.start;
 	w->pl = pl_pipeline_new(&o);
 	if (w->pl == NULL) {
 		err =

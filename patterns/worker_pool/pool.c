@@ -70,10 +70,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan/park.h"
+#include "sync/park.h"
 #include "context/ctx_watch.h"
-#include "util/die.h"
-#include "util/placement.h"
+#include "sync/die.h"
 
 /* Records in the first slab; slab k holds SLAB0 << k. */
 #define SLAB0 64u
@@ -595,7 +594,7 @@ pl_pool *pl_pool_new(const pl_pool_opts *o)
 
 		atomic_init(&w->busy, 0);
 		w->pool = p;
-		err = pl__thread_create(&w->tid, NULL, worker_main, w);
+		err = pl_thread_create(o->threads, &w->tid, NULL, worker_main, w);
 		if (err != 0)
 			goto fail;
 	}

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
-# Worker pool: the "worker_pool" workload (pool.c itself is in the root list of sources).
+# Worker pool: the pool (public, patlab/pool.h) and the "worker_pool" workload.
 list(APPEND PATLAB_SOURCES
+  patterns/worker_pool/pool.c
   patterns/worker_pool/workload.c)

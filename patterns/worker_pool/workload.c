@@ -59,8 +59,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pattern/workload_util.h"
-#include "util/die.h"
+#include "harness/workload_util.h"
+#include "sync/die.h"
 
 #define WL_MAX_THREADS 1024u
 
@@ -103,6 +103,7 @@ struct wp {
 	struct pl__window win;
 	bool latency;
 	bool need_clock;
+	struct pl__placer placer; /* the point's threads: ours and the primitives' */
 };
 
 /*
@@ -263,8 +264,12 @@ static int wp_setup(const struct pl_params *p, void **state, struct pl_result *r
 	w = pl__alloc_lines(sizeof(*w));
 	if (w == NULL)
 		return pl__fail(r, -ENOMEM, "out of memory");
-	if (pl__window_init(&w->win, p->producers, progress_sum, window_has_data, w) != 0)
+	if (pl__window_init(&w->win, p->producers, &w->placer.start, progress_sum, window_has_data,
+			    w) != 0)
 		goto nomem;
+	err = pl__point_placer(&w->placer, p, r);
+	if (err != 0)
+		goto out;
 	atomic_init(&w->next_slot, 0);
 	w->p = *p;
 	w->iters = pl__burn_iters(p->work_ns);
@@ -284,6 +289,7 @@ static int wp_setup(const struct pl_params *p, void **state, struct pl_result *r
 			goto nomem;
 	}
 	/* The pool's workers start here and wait for jobs (no measured work). */
+	o.threads = &w->placer.start;
 	w->pool = pl_pool_new(&o);
 	if (w->pool == NULL) {
 		err =

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan/park.h"
+#include "sync/park.h"
 #include "check.h"
 
 bool pt_sanitized(void)

@@ -57,7 +57,7 @@
 
 #include <patlab/patlab.h>
 
-#include "chan/park.h"
+#include "sync/park.h"
 #include "check.h"
 #include "helpers.h"
 

@@ -50,7 +50,7 @@
 
 #include <patlab/patlab.h>
 
-#include "chan/park.h"
+#include "sync/park.h"
 #include "check.h"
 #include "helpers.h"
 #include "context/ctx_debug.h"

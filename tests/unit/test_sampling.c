@@ -26,9 +26,9 @@
 
 #include <patlab/hist.h>
 
-#include "pattern/sampling.h"
-#include "pattern/tsc.h"
-#include "pattern/workload_util.h"
+#include "harness/sampling.h"
+#include "harness/tsc.h"
+#include "harness/workload_util.h"
 
 static void check_msg(void)
 {

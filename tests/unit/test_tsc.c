@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pattern/tsc.h"
+#include "harness/tsc.h"
 
 /* agree - over a ~@ms ms sleep, ticks -> ns vs CLOCK_MONOTONIC: within 5% + 1 ms. */
 static void agree(int ms)

@@ -69,6 +69,7 @@
 #include "chan.h"
 #include "ctx.h"
 #include "pool.h"
+#include "thread.h"
 
 /* ------------------------------------------------------------------ scatter / gather */
 
@@ -108,6 +109,8 @@ enum pl_gather {
  *                  each backend whose reply said PL_FANOUT_RUNNING, with its return value and
  *                  answer, after it returned. Must not block for long (it holds a pool worker).
  * @late_user:      passed to @late.
+ * @threads:        without @pool: how each backend's thread is started (patlab/thread.h);
+ *                  NULL: pthread_create().
  */
 struct pl_fanout_opts {
 	enum pl_gather mode;
@@ -117,6 +120,7 @@ struct pl_fanout_opts {
 	bool detach;
 	void (*late)(void *arg, int status, void *value, void *user);
 	void *late_user;
+	const struct pl_thread_start *threads;
 };
 
 /* Reply status of a backend that was never sent (a hedge that was not needed). */
@@ -231,6 +235,13 @@ pl_ctx *pl_group_ctx(pl_group *g);
 int pl_group_set_limit(pl_group *g, int limit);
 
 /*
+ * pl_group_set_thread_start - start the group's threads through @how (patlab/thread.h; it
+ * must outlive the group; NULL: pthread_create(), the default). Returns 0, or -EBUSY while
+ * goroutines are running (set it before the first pl_group_go(), as the limit).
+ */
+int pl_group_set_thread_start(pl_group *g, const struct pl_thread_start *how);
+
+/*
  * pl_group_go - run @fn(pl_group_ctx(@g), @arg) on a new thread. Blocks while the limit is
  * reached; woken when a goroutine returns or when the group's context is done.
  * Returns 0 (it runs; its result counts), or, with @fn never called: the group context's
@@ -271,12 +282,15 @@ typedef struct pl_merge pl_merge;
  *                @input but not delivered because the context was done (at most one per
  *                input), so its owner can free it; NULL: such messages are dropped.
  * @user:         passed to @undelivered.
+ * @threads:      how the forwarding threads are started (patlab/thread.h); NULL:
+ *                pthread_create().
  */
 struct pl_merge_opts {
 	const char *out_kind;
 	size_t out_capacity;
 	void (*undelivered)(void *msg, unsigned input, void *user);
 	void *user;
+	const struct pl_thread_start *threads;
 };
 
 /*

@@ -14,5 +14,6 @@
 #include "pipeline.h"
 #include "shutdown.h"
 #include "signals.h"
+#include "thread.h"
 
 #endif /* PATLAB_PATLAB_H */

@@ -68,6 +68,7 @@
 
 #include "chan.h"
 #include "ctx.h"
+#include "thread.h"
 
 typedef struct pl_pipeline pl_pipeline;
 
@@ -118,6 +119,8 @@ typedef int (*pl_stage_fn)(pl_ctx *cx, void *in, void **out, void *user);
  *                  the sink (see "Ownership" above); called from a worker thread (several may
  *                  call it at once) or from pl_pipeline_free(). NULL: such items are dropped.
  * @discard_user:   passed to @discard.
+ * @threads:        how the stages' workers are started (patlab/thread.h); NULL:
+ *                  pthread_create().
  */
 struct pl_pipeline_opts {
 	const char *chan_kind;
@@ -132,6 +135,7 @@ struct pl_pipeline_opts {
 	bool stats;
 	void (*discard)(void *item, void *user);
 	void *discard_user;
+	const struct pl_thread_start *threads;
 };
 
 /*

@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "ctx.h"
+#include "thread.h"
 
 typedef struct pl_pool pl_pool;
 
@@ -32,11 +33,13 @@ typedef void (*pl_job_fn)(pl_ctx *cx, void *arg);
  * @workers:     worker threads, >= 1.
  * @queue_depth: capacity of the job channel (0 = rendezvous, where the kind supports it).
  * @chan_kind:   channel kind by name (NULL = "mutex").
+ * @threads:     how the workers are started (patlab/thread.h); NULL: pthread_create().
  */
 typedef struct pl_pool_opts {
 	unsigned workers;
 	size_t queue_depth;
 	const char *chan_kind;
+	const struct pl_thread_start *threads;
 } pl_pool_opts;
 
 /* pl_pool_new - start the workers. NULL with errno EINVAL (bad options), ENOMEM or EAGAIN. */

@@ -42,7 +42,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chan/park.h"
+#include "harness/placement.h"
+#include "sync/park.h"
 
 /* No progress by any thread for this long: the point hangs; the workload reports it. */
 #define PL__STALL_NS (10 * INT64_C(1000000000))
@@ -85,6 +86,13 @@ static inline uint64_t pl__share(uint64_t messages, unsigned n, unsigned i)
 
 /* pl__spin_ns - the point's spin budget: @p->spin_ns, or the kinds' default. */
 int64_t pl__spin_ns(const struct pl_params *p);
+
+/*
+ * pl__point_placer - @pl for the point's thread placement (@p->pin), first thing in a
+ * workload's setup: every thread of the point is then started through @pl->start (the window's,
+ * the primitives' through their options). 0, or -errno with @r->why set.
+ */
+int pl__point_placer(struct pl__placer *pl, const struct pl_params *p, struct pl_result *r);
 
 /*
  * pl__new_chan - a channel of the point's kind, depth and spin budget.
@@ -217,6 +225,7 @@ struct pl__window {
 	int go;		/* under @lock: 1 start, -1 abort (a thread could not be created) */
 	/* The main thread's only. */
 	pthread_t *tid; /* the workers, in the order they were spawned */
+	const struct pl_thread_start *start;
 	unsigned cap, created;
 	uint64_t (*progress)(void *arg); /* the sum of every thread's heartbeats */
 	bool (*has_data)(void *arg);	 /* some measured message completed */
@@ -226,12 +235,13 @@ struct pl__window {
 };
 
 /*
- * pl__window_init - prepare @win (zeroed memory) for up to @threads workers. @progress and
- * @has_data are called with @arg by the main thread (see the fields). Returns 0 or -ENOMEM;
- * either way, release @win with pl__window_destroy().
+ * pl__window_init - prepare @win (zeroed memory) for up to @threads workers, started through
+ * @start (the point's placer: pl__point_placer()). @progress and @has_data are called with
+ * @arg by the main thread (see the fields). Returns 0 or -ENOMEM; either way, release @win
+ * with pl__window_destroy().
  */
-int pl__window_init(struct pl__window *win, unsigned threads, uint64_t (*progress)(void *arg),
-		    bool (*has_data)(void *arg), void *arg);
+int pl__window_init(struct pl__window *win, unsigned threads, const struct pl_thread_start *start,
+		    uint64_t (*progress)(void *arg), bool (*has_data)(void *arg), void *arg);
 
 /* pl__window_destroy - release @win (after pl__window_init(), whatever it returned). */
 void pl__window_destroy(struct pl__window *win);

@@ -3,7 +3,7 @@
  * The asymmetric barrier pair: membarrier registration and the heavy side. See barrier.h for
  * the protocol and why it is correct.
  */
-#include "chan/barrier.h"
+#include "sync/barrier.h"
 
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -13,7 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "util/die.h"
+#include "sync/die.h"
 
 /* Written once inside init_once(); pthread_once() orders it before every pl__barrier_init()
  * return, and a channel reaches other threads only through a happens-before edge after that. */

@@ -48,7 +48,7 @@
  * orders it.
  */
 #include <patlab/chan.h>
-#include "chan/park.h"
+#include "sync/park.h"
 
 #include <patlab/pattern.h>
 
@@ -58,10 +58,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pattern/sampling.h"
-#include "pattern/tsc.h"
-#include "pattern/workload_util.h"
-#include "util/die.h"
+#include "harness/sampling.h"
+#include "harness/tsc.h"
+#include "harness/workload_util.h"
+#include "sync/die.h"
 
 extern const struct pl_pattern pl__pattern_chan, pl__pattern_pingpong;
 
@@ -111,6 +111,7 @@ struct wl {
 	struct pl__window win;
 	/* Set by the main thread before the gate opens; read by workers after it. */
 	bool latency;
+	struct pl__placer placer; /* the point's threads: ours and the primitives' */
 };
 
 static inline void beat(struct wl_thread *t)
@@ -455,8 +456,11 @@ static int wl_setup(const struct pl_params *p, void **state, struct pl_result *r
 	w->p = *p;
 	w->pingpong = pingpong;
 	w->n = pingpong ? 2 : p->producers + p->consumers;
-	if (pl__window_init(&w->win, w->n, progress_sum, window_has_data, w) != 0)
+	if (pl__window_init(&w->win, w->n, &w->placer.start, progress_sum, window_has_data, w) != 0)
 		goto nomem;
+	err = pl__point_placer(&w->placer, p, r);
+	if (err != 0)
+		goto out;
 	w->t = pl__alloc_lines(w->n * sizeof(*w->t));
 	if (w->t == NULL)
 		goto nomem;

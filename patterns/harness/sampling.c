@@ -4,15 +4,15 @@
  * Only pl__sampler_next() and pl__tally_disorder() run while messages flow, and only on the
  * rare message that is timed or out of order; the rest runs after the join.
  */
-#include "pattern/sampling.h"
+#include "harness/sampling.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "pattern/tsc.h"
-#include "pattern/workload_util.h"
+#include "harness/tsc.h"
+#include "harness/workload_util.h"
 
 /* ---------------------------------------------------------------- the sampling interval */
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "util/die.h"
+#include "sync/die.h"
 
 #include <stdarg.h>
 #include <stdio.h>

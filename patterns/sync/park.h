@@ -3,7 +3,8 @@
 #define PATLAB_PARK_H
 
 /*
- * Internal: how threads wait. Spin briefly, then park on a futex.
+ * Internal: how threads wait. Spin briefly, then park on a futex. Depends on nothing in patlab
+ * (the bottom layer): contexts, channels and patterns build on it.
  *
  * - pl__futex_wait/wake: the raw futex, with an absolute CLOCK_MONOTONIC deadline.
  * - struct pl__spin: the spin phase (single-PAUSE polls, as many as recently paid off for
@@ -14,8 +15,6 @@
  *   condition, then sleeps on the sequence word only if nothing was notified since; a notifier
  *   that finds no waiter pays a fence and one load. No wakeup can be lost between a waiter's
  *   last check and its sleep.
- * - pl__block(): the whole blocking operation over a non-blocking attempt, with the context
- *   watched while parked. The kinds built on try-operations (lockfree, urcu, spsc) use it.
  *
  * Test builds with PATLAB_SPURIOUS_WAKEUPS make pl__futex_wait() return early at random, so
  * every wait loop is exercised against spurious wakeups.
@@ -25,9 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <patlab/ctx.h>
-
-#include "chan/barrier.h"
+#include "sync/barrier.h"
 
 /* Hot fields that different threads write live this far apart (adjacent-line prefetch). */
 #define PL_FALSE_SHARING 128
@@ -156,19 +153,5 @@ static inline void pl__evc_notify_asym(struct pl__evc *e, int n)
 	if (atomic_load_explicit(&e->waiters, memory_order_relaxed) != 0)
 		pl__evc_notify_slow(e, n);
 }
-
-/*
- * pl__block - the blocking form of a non-blocking operation.
- * @evc:     where this operation's waiters sleep; whoever can make @attempt succeed (or
- *           final) notifies it: the opposite side after each transfer, close with all.
- * @attempt: tries once; -EAGAIN means "would block", anything else is the result.
- * @ch, @arg: passed to @attempt.
- * @cx:      consulted only once the spin phase failed; its cancellation wakes the sleeper
- *           (through a watch) and its deadline bounds the sleep.
- * @spin_ns: spin budget before parking.
- * Returns @attempt's final result, or @cx's error (the attempt then did nothing).
- */
-int pl__block(struct pl__evc *evc, int (*attempt)(void *ch, void *arg), void *ch, void *arg,
-	      pl_ctx *cx, int64_t spin_ns);
 
 #endif /* PATLAB_PARK_H */

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Spin-then-park: futex wrappers, the bounded spin, the eventcount's slow paths, and the
- * generic blocking loop with context watching. See park.h for the protocol.
+ * Spin-then-park: futex wrappers, the bounded spin and the eventcount's slow paths. See
+ * park.h for the protocol.
  */
-#include "chan/park.h"
+#include "sync/park.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "context/ctx_watch.h"
+#include "sync/clock.h"
 
 #ifdef PATLAB_SPURIOUS_WAKEUPS
 /* Test builds: one wait in four returns at once, as a spurious wakeup would. */
@@ -37,7 +37,7 @@ int pl__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t deadline_n
 		return 0;
 #endif
 	if (deadline_ns != INT64_MAX) {
-		if (deadline_ns <= pl_now_ns())
+		if (deadline_ns <= pl__mono_ns())
 			return -ETIMEDOUT;
 		ts.tv_sec = deadline_ns / 1000000000;
 		ts.tv_nsec = deadline_ns % 1000000000;
@@ -147,61 +147,4 @@ void pl__evc_notify_slow(struct pl__evc *e, int n)
 	 * has not slept yet compares against its key inside the kernel. */
 	atomic_fetch_add_explicit(&e->seq, 1, memory_order_relaxed);
 	pl__futex_wake(&e->seq, n);
-}
-
-/* Runs under the context's lock when it is cancelled: wake every sleeper on this evc. */
-static void wake_evc(struct pl__ctx_watch *w)
-{
-	struct pl__evc *e = w->arg;
-
-	atomic_fetch_add_explicit(&e->seq, 1, memory_order_relaxed);
-	pl__futex_wake(&e->seq, INT32_MAX);
-}
-
-int pl__block(struct pl__evc *evc, int (*attempt)(void *ch, void *arg), void *ch, void *arg,
-	      pl_ctx *cx, int64_t spin_ns)
-{
-	struct pl__spin spin;
-	struct pl__ctx_watch w = {.fn = wake_evc, .arg = evc};
-	bool watching = false;
-	int64_t deadline = INT64_MAX;
-	int rc;
-
-	pl__spin_init(&spin, spin_ns);
-	for (;;) {
-		rc = attempt(ch, arg);
-		if (rc != -EAGAIN)
-			return rc;
-		if (!pl__spin_once(&spin))
-			break;
-	}
-	if (!pl__ctx_never_done(cx))
-		deadline = pl_ctx_deadline(cx);
-	for (;;) {
-		uint32_t key = pl__evc_prepare(evc);
-
-		/* Attempt before looking at the context: a ready operation wins, as in Go. */
-		rc = attempt(ch, arg);
-		if (rc != -EAGAIN) {
-			pl__evc_cancel(evc);
-			break;
-		}
-		if (!pl__ctx_never_done(cx)) {
-			rc = pl_ctx_err(cx);
-			if (rc == 0 && !watching) {
-				/* Woken by wake_evc() when cx (or an ancestor) is cancelled. */
-				rc = pl__ctx_watch(cx, &w);
-				watching = rc == 0;
-			}
-			if (rc != 0) {
-				pl__evc_cancel(evc);
-				break;
-			}
-		}
-		/* Woken by the opposite side's notify, close, wake_evc(), or the deadline. */
-		pl__evc_wait(evc, key, deadline);
-	}
-	if (watching)
-		pl__ctx_unwatch(cx, &w);
-	return rc;
 }

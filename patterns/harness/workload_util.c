@@ -12,7 +12,7 @@
  * - pthread_timedjoin_np() waits on CLOCK_REALTIME: pl__window_join() converts the monotonic
  *   deadline for each thread, so every thread shares one deadline.
  */
-#include "pattern/workload_util.h"
+#include "harness/workload_util.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -23,8 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util/die.h"
-#include "util/placement.h"
+#include "sync/die.h"
 
 /* ---------------------------------------------------------------- results and setup */
 
@@ -59,6 +58,18 @@ void *pl__alloc_lines(size_t size)
 int64_t pl__spin_ns(const struct pl_params *p)
 {
 	return p->spin_ns != PL_SPIN_KIND_DEFAULT ? p->spin_ns : PL_CHAN_SPIN_NS_DEFAULT;
+}
+
+int pl__point_placer(struct pl__placer *pl, const struct pl_params *p, struct pl_result *r)
+{
+	int err = pl__placer_init(pl, p->pin);
+
+	if (err == -EINVAL)
+		return pl__fail(r, err, "unknown thread placement %d", (int)p->pin);
+	if (err != 0)
+		return pl__fail(r, err, "thread placement '%s': cannot read the allowed CPUs: %s",
+				pl_pin_name(p->pin), strerror(-err));
+	return 0;
 }
 
 pl_chan *pl__new_chan(const struct pl_params *p, struct pl_result *r, int *err)
@@ -245,9 +256,10 @@ uint64_t pl__splitmix64(uint64_t *s)
 
 /* ---------------------------------------------------------------- the window */
 
-int pl__window_init(struct pl__window *win, unsigned threads, uint64_t (*progress)(void *arg),
-		    bool (*has_data)(void *arg), void *arg)
+int pl__window_init(struct pl__window *win, unsigned threads, const struct pl_thread_start *start,
+		    uint64_t (*progress)(void *arg), bool (*has_data)(void *arg), void *arg)
 {
+	win->start = start;
 	atomic_init(&win->phase, PL__PH_WARMUP);
 	atomic_init(&win->producers_done, 0);
 	PL_CHECK(pthread_mutex_init(&win->lock, NULL));
@@ -302,7 +314,7 @@ int pl__window_spawn(struct pl__window *win, void *(*fn)(void *), void *arg, str
 	if (win->created >= win->cap)
 		pl__die("pl__window_spawn: more than the %u threads the window was made for",
 			win->cap);
-	rc = pl__thread_create(&win->tid[win->created], NULL, fn, arg);
+	rc = pl_thread_create(win->start, &win->tid[win->created], NULL, fn, arg);
 	if (rc != 0) {
 		gate_open(win, win->created, -1);
 		for (unsigned j = 0; j < win->created; j++)

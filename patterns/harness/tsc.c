@@ -9,7 +9,7 @@
  * ppm), which is nothing over a latency (microseconds) and a few microseconds over the
  * second-long window pl__ticks_to_mono() is used across.
  */
-#include "pattern/tsc.h"
+#include "harness/tsc.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -20,7 +20,7 @@
 #include <cpuid.h>
 #endif
 
-#include "util/die.h"
+#include "sync/die.h"
 
 bool pl__clock_tsc;
 

@@ -15,8 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "pattern/workload_util.h"
-#include "util/placement.h"
+#include "harness/workload_util.h"
 
 extern const struct pl_pattern pl__pattern_chan;
 extern const struct pl_pattern pl__pattern_pingpong;
@@ -141,16 +140,11 @@ int pl_pattern_run(const struct pl_pattern *pat, const struct pl_params *p, stru
 	err = pat->check != NULL ? pat->check(p, r) : pl_pattern_check_params(pat, p, 1, 1, r);
 	if (err != 0)
 		return err;
-	/* In force from setup (pools start their workers there) to after teardown. */
-	err = pl__place_begin(p->pin);
-	if (err != 0)
-		return pl__fail(r, err, "thread placement '%s': cannot read the allowed CPUs: %s",
-				pl_pin_name(p->pin), strerror(-err));
+	/* The point's threads are placed by the pattern (pl__point_placer() in its setup). */
 	err = pat->setup(p, &state, r);
 	if (err == 0) {
 		err = pat->run(state, r);
 		pat->teardown(state);
 	}
-	pl__place_end();
 	return err;
 }
