@@ -3,7 +3,7 @@
  * The pattern registry and the checks every pattern shares.
  *
  * One static table (SQLite's VFS list, the kernel's congestion-control list): adding a pattern
- * is one extern line and one table line here, plus its source file in CMakeLists.txt. The
+ * is one line in PATTERNS below (its folder's sources.cmake is found by CMakeLists.txt). The
  * table is the listing order of `patlab list` and of `--pattern all`.
  *
  * pl_pattern_run() is the one way drivers run a point, so every pattern gets the same argument
@@ -17,20 +17,24 @@
 
 #include "harness/workload_util.h"
 
-extern const struct pl_pattern pl__pattern_chan;
-extern const struct pl_pattern pl__pattern_pingpong;
-extern const struct pl_pattern pl__pattern_worker_pool;
-extern const struct pl_pattern pl__pattern_pipeline;
-extern const struct pl_pattern pl__pattern_backpressure;
-extern const struct pl_pattern pl__pattern_fanout_fanin;
-extern const struct pl_pattern pl__pattern_cancellation;
-extern const struct pl_pattern pl__pattern_graceful_shutdown;
+/* One line per pattern, in listing order: X(name) means const struct pl_pattern
+ * pl__pattern_<name>, defined in the pattern's workload.c. */
+#define PATTERNS(X)                                                                                \
+	X(chan)                                                                                    \
+	X(pingpong)                                                                                \
+	X(worker_pool)                                                                             \
+	X(fanout_fanin)                                                                            \
+	X(pipeline)                                                                                \
+	X(backpressure)                                                                            \
+	X(cancellation)                                                                            \
+	X(graceful_shutdown)
 
-static const struct pl_pattern *const registry[] = {
-    &pl__pattern_chan,	       &pl__pattern_pingpong,	       &pl__pattern_worker_pool,
-    &pl__pattern_fanout_fanin, &pl__pattern_pipeline,	       &pl__pattern_backpressure,
-    &pl__pattern_cancellation, &pl__pattern_graceful_shutdown, NULL,
-};
+#define DECLARE(name) extern const struct pl_pattern pl__pattern_##name;
+#define ENTRY(name)   &pl__pattern_##name,
+
+PATTERNS(DECLARE)
+
+static const struct pl_pattern *const registry[] = {PATTERNS(ENTRY) NULL};
 
 const struct pl_pattern *const *pl_patterns(void)
 {
