@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-// The two raw channel workloads with Go's own channels, mirroring patterns/chan/workload.c.
+// The two raw channel workloads with Go's own channels, mirroring patterns/harness/chan_workload.c.
 //
 // chan: P producer goroutines -> one `make(chan uint64, depth)` -> C consumer goroutines.
 // Every message is 8 bytes, as C's pointer-sized ones: bit 0 set when the producer sent it

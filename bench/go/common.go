@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-// What every Go workload shares, mirroring the C workloads (patterns/chan/workload.c and the
+// What every Go workload shares, mirroring the C workloads (patterns/harness/chan_workload.c and the
 // pattern folders) so that the two sides measure the same thing the same way:
 //
 //   - the clock: runtime.nanotime, i.e. CLOCK_MONOTONIC, the clock of pl_now_ns(); one read per

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-// The latency histogram of patterns/include/patlab/hist.h and patterns/pattern/hist.c, ported
+// The latency histogram of patterns/include/patlab/hist.h and patterns/harness/hist.c, ported
 // line for line so that a Go row's p99 means exactly what a C row's does: the same bucket
 // layout (values 0..127 exact, then 64 buckets per power of two up to 2^40 ns, larger values in
 // the last bucket), the same nearest-rank percentile (rank ceil(q/100 * n), 1-based, with the

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-// Latency sampling for the raw workloads, as the C side's (patterns/pattern/sampling.h): a
+// Latency sampling for the raw workloads, as the C side's (patterns/harness/sampling.h): a
 // producer (or the pinger) times about one message in k, so that a point gets ~2x10^5
 // samples (or every message when fewer pass) and the clock is not read for the others; the
 // C side's instrument costs next to nothing, and Go's must not cost more, or every ratio

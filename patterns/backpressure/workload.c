@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The "backpressure" workload: open-loop producers overload slow consumers through a bounded
- * ingress, and the policy decides who pays. Modelled on the "chan" workload (chan/workload.c):
- * start gate, warm-up excluded, per-thread histograms merged after the join (the gate, the
- * phases, the stall check and the open-loop schedule are the ones every workload shares:
- * pattern/workload_util.h).
+ * ingress, and the policy decides who pays. Modelled on the "chan" workload
+ * (harness/chan_workload.c): start gate, warm-up excluded, per-thread histograms merged after the
+ * join (the gate, the phases, the stall check and the open-loop schedule are the ones every
+ * workload shares: harness/workload_util.h).
  *
  * Shape. P producers -> one pl_ingress (kind, bound = queue_depth, policy) -> C consumers that
  * busy-wait work_ns per item (a consumer's capacity is 1e9 / work_ns items per second).
@@ -105,7 +105,7 @@ struct bp {
 	unsigned n;
 	struct bp_thread *t;
 	uint64_t freed; /* items left queued at pl_ingress_free(): main thread only */
-	/* The gate, the phase, t_start and the stall check (see pattern/workload_util.h). */
+	/* The gate, the phase, t_start and the stall check (see harness/workload_util.h). */
 	struct pl__window win;
 	/* Set before the gate opens; read by workers after it (the gate's mutex orders it). */
 	bool latency;

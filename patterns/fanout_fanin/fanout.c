@@ -29,7 +29,7 @@
  * for the caller to wake up) and notifies the caller. Answers that arrive after the decision
  * are not gathered (structured: they are still in the replies, with gathered false).
  *
- * Waiting. The caller sleeps on an eventcount (chan/park.h): prepare, look at the state under the
+ * Waiting. The caller sleeps on an eventcount (sync/park.h): prepare, look at the state under the
  * lock, sleep unless it has something to do. A backend's end notifies only when it gives the
  * caller something to do (a decision, the last loser's return, a failover), so answers short of
  * the k-th cost no wake-up; the context watch notifies on cancellation (of the call context or

@@ -49,7 +49,7 @@
  * orders them).
  *
  * The start gate, the phases, the stall check and the open-loop schedule are shared with the
- * other workloads (pattern/workload_util.h).
+ * other workloads (harness/workload_util.h).
  */
 #include <patlab/fanout.h>
 #include <patlab/pattern.h>

@@ -3,7 +3,7 @@
  * The two raw channel workloads behind the pattern vtable: "chan" and "pingpong". They are
  * what "lock-free vs lock-based" is decided on, so the instrument must cost next to nothing
  * beside the channel: a few instructions per message, no clock read and no shared write for
- * a message that is not timed (pattern/sampling.h has the message layout and the reasoning).
+ * a message that is not timed (harness/sampling.h has the message layout and the reasoning).
  *
  * chan: P producers -> one channel (kind, depth, spin) -> C consumers.
  * - A message is one word: producer id, the producer's sequence number, a "measured" bit (sent
@@ -12,7 +12,7 @@
  *   send time) to its own buffer and sets the sampled bit; a consumer that receives a sampled
  *   message appends (message, receive time) to its own. After the join the two are matched
  *   into the latency histogram (pl__samples_match()); times come from the harness's fast clock
- *   (pattern/tsc.h).
+ *   (harness/tsc.h).
  * - Exactly once and in order, O(1) per message, no shared write: each consumer keeps per
  *   producer the count, sum and sum of squares of the sequence numbers it received, and checks
  *   that they increase (struct pl__tally); after the join they must add up to what each
@@ -40,7 +40,7 @@
  * waited on forever: the main thread closes the channels, which wakes every waiter.
  *
  * The start gate, the phases, the stall check and the joins are the window every workload
- * shares (pattern/workload_util.h); this file keeps what the two workloads do with it.
+ * shares (harness/workload_util.h); this file keeps what the two workloads do with it.
  *
  * Thread-safety of the state: each struct wl_thread (its sampler, tallies and sample buffer
  * included) is written by its own thread only (its @progress and @measured also read by the
@@ -107,7 +107,7 @@ struct wl {
 	struct pl__sbuf **pbuf, **cbuf;
 	struct pl__tally **tallies;
 	uint64_t *sent;
-	/* The gate, the phase, t_start and the stall check (see pattern/workload_util.h). */
+	/* The gate, the phase, t_start and the stall check (see harness/workload_util.h). */
 	struct pl__window win;
 	/* Set by the main thread before the gate opens; read by workers after it. */
 	bool latency;

@@ -3,8 +3,9 @@
 #define PATLAB_SAMPLING_H
 
 /*
- * Internal: the near-free instrument of the raw channel workloads (chan/workload.c): sampled
- * latency, and an exactly-once / order check that costs O(1) per message and no shared write.
+ * Internal: the near-free instrument of the raw channel workloads (harness/chan_workload.c):
+ * sampled latency, and an exactly-once / order check that costs O(1) per message and no shared
+ * write.
  *
  * A message is one pointer-sized word that says who sent it and which it was:
  *

@@ -4,7 +4,7 @@
 
 /*
  * Internal: the scaffolding every workload adapter behind the pattern vtable shares
- * (chan/workload.c for "chan" and "pingpong", and each pattern folder's workload.c). What a
+ * (harness/chan_workload.c for "chan" and "pingpong", and each pattern folder's workload.c). What a
  * pattern's threads do, what it counts and what it reports stay in its own file; what is here
  * is the part that is the same everywhere:
  *

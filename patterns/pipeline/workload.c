@@ -54,7 +54,7 @@
  * thread reads the rest after pthread_join().
  *
  * The calibrated busy loop, the start gate, the phases, the stall check and the joins are
- * shared with the other workloads (pattern/workload_util.h).
+ * shared with the other workloads (harness/workload_util.h).
  */
 #include <patlab/chan.h>
 #include <patlab/pattern.h>

@@ -42,7 +42,7 @@
  * submitters wake, unstarted jobs come back) and the point fails with -ETIMEDOUT.
  *
  * The calibrated busy loop, the start gate, the phases, the stall check and the joins are
- * shared with the other workloads (pattern/workload_util.h).
+ * shared with the other workloads (harness/workload_util.h).
  *
  * Thread-safety: each producer's struct is written by its own thread; each worker's slot by
  * the one worker that claimed it; counters the main thread reads while running (@progress,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Go's port of the latency histogram (bench/go/hist.go) against C's (patterns/pattern/hist.c):
+ * Go's port of the latency histogram (bench/go/hist.go) against C's (patterns/harness/hist.c):
  * for the same samples both sides must report the very same figures, so that a Go row's p99
  * means exactly what a C row's does.
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The raw workloads' instrument (pattern/sampling.h), piece by piece, single-threaded and with
+ * The raw workloads' instrument (harness/sampling.h), piece by piece, single-threaded and with
  * crafted inputs (no timing: a simulated clock drives the adaptive interval).
  *
  * - Messages: id and sequence round-trip through the encoding, flags apart.

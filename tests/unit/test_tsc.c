@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The harness clock (pattern/tsc.h): whichever clock it chose, its ticks never go backwards
+ * The harness clock (harness/tsc.h): whichever clock it chose, its ticks never go backwards
  * in a thread, and an interval in ticks converted to ns agrees with CLOCK_MONOTONIC over the
  * same interval within a loose bound (a loaded machine can stretch either read; the bound
  * catches a wrong rate or unit, not jitter). The choice itself: an invariant TSC is only used

@@ -8,7 +8,7 @@
  * Every pattern (worker pool, fan-out/fan-in, pipeline, ...) and the two raw channel workloads
  * ("chan": P producers -> one channel -> C consumers; "pingpong": a round trip through two
  * channels) export one const struct pl_pattern, listed in the static registry table in
- * patterns/pattern/registry.c (one line per pattern). Drivers know nothing else about them:
+ * patterns/harness/registry.c (one line per pattern). Drivers know nothing else about them:
  * they fill a struct pl_params (one sweep point), call pl_pattern_run() and store the
  * struct pl_result.
  *
