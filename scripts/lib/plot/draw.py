@@ -84,15 +84,9 @@ def log_y(ax, fmt, lim):
 
 
 def legend_handles(entries):
-    """[(label, color, linestyle, marker)] -> handles: a line, points, or (both None) a box."""
-    out = []
-    for label, color, ls, marker in entries:
-        if ls is None and marker is None:
-            out.append(Patch(facecolor=color, edgecolor="#333333", label=label))
-        else:
-            out.append(Line2D([], [], color=color, ls=ls or "none", marker=marker,
-                              lw=1.6, ms=5, label=label))
-    return out
+    """[(label, color, linestyle, marker)] -> legend lines (linestyle None: points only)."""
+    return [Line2D([], [], color=color, ls=ls or "none", marker=marker, lw=1.6, ms=5,
+                   label=label) for label, color, ls, marker in entries]
 
 
 def new_figure(width, height, title):
