@@ -3,26 +3,30 @@
 #define PATLAB_BENCH_H
 
 /*
- * Internal to the patlab command (bench/): how its parts talk.
+ * Internal to the patlab command (bench/): how its parts talk. Each part calls only those
+ * above it in this list, never one below:
  *
- *   main.c     arguments, subcommands, --help, exit codes
+ *   model.c    the run, the row, the column table, the configuration key; shared helpers
+ *   stats.c    medians and the tests of the regression gate (stats.h)
+ *   csv.c      results.csv, written and read through the column table (csv.h)
+ *   sysinfo.c  what produced the numbers: host, CPU, kernel, compiler, build, git revision
+ *   go/gorun.c the go runner: Go's own channels in a patlab-go process (runner.h)
+ *   runner.c   the lib runner (the pattern vtable) and the table of runners (runner.h)
+ *   meta.c     meta.json
+ *   report.c   summary.md and the terminal summary
+ *   check.c    `patlab check`, the regression gate (gate.h)
  *   sweep.c    options -> plan (grid of points, presets) -> execution (interleaved
  *              repetitions, progress and ETA on stderr) -> rows
- *   csv.c      results.csv (atomic rewrite after every row) and meta.json
- *   report.c   summary.md and the terminal summary
- *   sysinfo.c  what produced the numbers: host, CPU, kernel, compiler, build, git revision
+ *   main.c     arguments, subcommands, --help, exit codes
  *
  * Everything runs on the main thread; the only threads are those a pattern starts inside
- * pl_pattern_run(). Program-local names carry the prefix pb_ (as tests use pt_).
+ * pl_pattern_run() and the processes the go runner starts. Program-local names carry the
+ * prefix pb_ (as tests use pt_).
  */
 
-#include <patlab/patlab.h>
-
-#include <limits.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
+#include "csv.h"
+#include "model.h"
+#include "runner.h"
 
 /* Exit codes (documented in `patlab --help` and results/README.md). */
 enum {
@@ -35,94 +39,11 @@ enum {
 
 /* ---------------------------------------------------------------- sysinfo.c */
 
-struct pb_sysinfo {
-	char run_id[48];
-	char host[64];
-	char cpu_model[128];
-	unsigned cpus;
-	char kernel[256];
-	char compiler[64];
-	char build_type[96]; /* e.g. "Release", "RelWithDebInfo sanitized build (thread)" */
-	bool sanitized;
-	char flags[512];
-	char git_rev[48];
-	char clocksource[32];
-	char clock[48]; /* the harness's clock: "tsc <GHz> GHz" or "clock_gettime" */
-};
-
 /* pb_sysinfo_collect - fill @s, run_id included; fields that cannot be read say "unknown". */
 void pb_sysinfo_collect(struct pb_sysinfo *s);
 
 /* pb_utc_now - ISO 8601 UTC time of day with milliseconds into @buf. */
 void pb_utc_now(char *buf, size_t n);
-
-/* pb_field_clean - make @s safe as an unquoted CSV field: , " ; newlines become spaces. */
-void pb_field_clean(char *s);
-
-/* ---------------------------------------------------------------- rows */
-
-#define PB_DEPTH_UNBOUNDED UINT64_MAX
-
-/* struct pb_row - one CSV row: one point x one repetition (names as in results/README.md). */
-struct pb_row {
-	char timestamp[32];
-	char pattern[32];
-	char kind[32];
-	char policy[32];
-	unsigned producers, consumers, stages;
-	uint64_t depth; /* PB_DEPTH_UNBOUNDED: unbounded */
-	int64_t work_ns;
-	double rate;
-	int64_t spin_ns; /* the effective budget (the kind default resolved) */
-	int64_t timeout_ns;
-	char pin[16]; /* pl_pin_name(); "none" in files written before the column existed */
-	unsigned rep; /* 1-based */
-	double warmup_s;
-	uint64_t seed;
-	uint64_t messages;
-	double seconds;
-	double tput; /* messages / seconds */
-	struct pl_hist_summary lat;
-	uint64_t dropped, rejected, lost;
-	char extras[192]; /* name=value;name=value, or "-" */
-};
-
-/* struct pb_note - a point that was skipped or failed, and why. */
-struct pb_note {
-	char point[128];
-	char why[192];
-};
-
-/* struct pb_run - one invocation's results and where they go. */
-struct pb_run {
-	struct pb_sysinfo sys;
-	int argc;
-	char **argv;
-	char dir[PATH_MAX]; /* run folder; "" when nothing is written (patlab run) */
-	const char *preset;
-	unsigned reps;
-	double seconds, warmup_s;
-	uint64_t messages, seed;
-	bool latency;
-	uint64_t lat_sample; /* as in struct pb_plan */
-	char started[32], finished[32];
-	const char *status; /* "running", "complete", "interrupted", "failed" */
-	size_t points, runs_total;
-	struct pb_row *rows;
-	size_t n_rows, cap_rows;
-	struct pb_note *skipped, *failed;
-	size_t n_skipped, n_failed;
-	/* Go rows (go/gorun.c), for meta.json: the --gomaxprocs setting as given ("auto" by
-	 * default) and patlab-go's process start-up (exec -> main) over every Go run. */
-	char gomaxprocs[128];
-	size_t go_runs;
-	double go_start_ms_min, go_start_ms_max, go_start_ms_sum;
-};
-
-/* pb_run_add_row / pb_run_note - append (aborts on out of memory: nothing sensible to do). */
-struct pb_row *pb_run_add_row(struct pb_run *run);
-void pb_run_note(struct pb_note **list, size_t *n, const char *point, const char *why);
-void pb_run_free(struct pb_run *run);
 
 /* ---------------------------------------------------------------- sweep.c */
 
@@ -159,16 +80,17 @@ struct pb_subgrid {
 	struct pb_nums pin; /* enum pl_pin values */
 	size_t n_policies;
 	const char *policies[PB_MAX_LIST];
-	bool zero_rendezvous_only; /* depth 0 only for kinds with rendezvous (presets) */
+	bool zero_rendezvous_only; /* --depth rendezvous: depth 0 only for kinds that have one */
 };
 
 /* struct pb_point - one sweep point; points of one scenario differ only by kind. */
 struct pb_point {
 	const struct pl_pattern *pat;
+	const struct pb_runner *runner; /* of p.chan_kind */
 	struct pl_params p;
 	size_t scenario;
-	bool skip;	     /* skipped or failed: no more repetitions */
-	unsigned gomaxprocs; /* kind "go": GOMAXPROCS for this point (auto resolved); else 0 */
+	bool skip;	/* skipped or failed: no more repetitions */
+	unsigned procs; /* runners with procs (go): its value here (auto resolved); else 0 */
 	char label[128];
 };
 
@@ -180,18 +102,48 @@ struct pb_plan {
 	double seconds, warmup_s;
 	uint64_t messages, seed;
 	bool latency;
-	uint64_t lat_sample;	   /* pl_params.lat_sample: 0 auto, else N */
-	struct pb_nums gomaxprocs; /* kind "go": the GOMAXPROCS values; 0 = auto */
+	uint64_t lat_sample;  /* pl_params.lat_sample: 0 auto, else N */
+	struct pb_nums procs; /* --gomaxprocs: the values; 0 = auto */
 	struct pb_point *points;
 	size_t n_points;
 };
 
-/* struct pb_preset - a named starting grid, for `patlab list` and --preset. */
+/* struct pb_preset_grid - one sub-grid of a preset: a pattern and grid options as text. */
+struct pb_preset_grid {
+	const char *pattern;
+	const char *grid;
+};
+
+/*
+ * struct pb_preset - a named starting grid, for `patlab list` and --preset: its settings and
+ * its sub-grids ({NULL, NULL}-terminated; NULL: every pattern's quick grids, registry order).
+ */
 struct pb_preset {
 	const char *name;
 	const char *summary;
+	unsigned reps;
+	double seconds, warmup_s;
+	const struct pb_preset_grid *grids;
 };
 extern const struct pb_preset pb_presets[];
+
+/*
+ * pb_opts_parse - the options of `patlab run` (@sweep false) or `patlab sweep` into @o (which
+ * keeps pointers into @argv). Returns 0, 1 for --help, or -EINVAL with the problem in @err.
+ */
+int pb_opts_parse(int argc, char **argv, bool sweep, struct pb_opts *o, char *err, size_t n);
+
+/*
+ * pb_grid_parse - @grid, grid options as on the command line ("--ratio 1:1,2:2 --depth 64"),
+ * into @g for @pat, from the defaults. Strict: an option that is not a grid option or that
+ * @pat does not read, a policy @pat does not have, a bad value: -EINVAL with why in @err.
+ */
+int pb_grid_parse(const struct pl_pattern *pat, const char *grid, struct pb_subgrid *g, char *err,
+		  size_t n);
+
+/* pb_grid_options_print - " --chan --producers ...": the grid options a pattern with @params reads.
+ */
+void pb_grid_options_print(unsigned params, FILE *f);
 
 /*
  * pb_plan_make - turn @o into @plan (@single: `patlab run`, one value per list). Returns 0, or
@@ -218,29 +170,13 @@ int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 /* pb_stop_requested - set by the SIGINT/SIGTERM handler main.c installs. */
 extern volatile int pb_stop_requested;
 
-/* ---------------------------------------------------------------- csv.c */
-
-/* pb_csv_header - the header line of results.csv (no newline). */
-const char *pb_csv_header(void);
-
-/* pb_csv_format_row - one row, no newline, into @buf; returns its length (truncated: -1). */
-int pb_csv_format_row(const struct pb_run *run, const struct pb_row *row, char *buf, size_t n);
-
-/* pb_csv_write - write every row of @run to @path atomically (temp file, then rename). 0/-errno. */
-int pb_csv_write(const struct pb_run *run, const char *path);
+/* ---------------------------------------------------------------- meta.c */
 
 /*
- * pb_csv_read - append the rows of a results.csv at @path to @run (columns found by name, so
- * older files with fewer of our columns still read); the machine fields of @run->sys come
- * from the first row. Returns 0, or -errno / -EINVAL with a message in @err.
+ * pb_meta_write - meta.json (atomically): the run's settings and machine, every runner's own
+ * member, the skipped and failed points, what each pattern's figures mean. 0/-errno.
  */
-int pb_csv_read(const char *path, struct pb_run *run, char *err, size_t n);
-
-/* pb_meta_write - meta.json (atomically). 0/-errno. */
 int pb_meta_write(const struct pb_run *run, const char *path);
-
-/* pb_write_atomic - write @len bytes of @data to @path through a temp file and rename. */
-int pb_write_atomic(const char *path, const char *data, size_t len);
 
 /* ---------------------------------------------------------------- report.c */
 
@@ -249,55 +185,5 @@ int pb_write_atomic(const char *path, const char *data, size_t len);
  * NULL, to summary.md (atomically). Returns the number of rows with lost != 0 (flagged loudly).
  */
 size_t pb_report(const struct pb_run *run, FILE *term, const char *md_path);
-
-/* pb_fmt_ns - a latency for humans: 950ns, 1.25us, 40.1us, 3.2ms, 1.50s. */
-const char *pb_fmt_ns(double ns, char *buf, size_t n);
-
-/* pb_fmt_tput - messages/s for humans, in millions: 12.3, 0.027, 1.10k (thousands of M). */
-const char *pb_fmt_tput(double mps, char *buf, size_t n);
-
-/* ---------------------------------------------------------------- go/gorun.c */
-
-/* The kind name of Go's own channels, run by bench/go/patlab-go (not a registry kind). */
-#define PB_GO_KIND     "go"
-#define PB_GO_PATTERNS 16
-
-/* struct pb_go_info - patlab-go, as probed once: where, which Go, which workloads. */
-struct pb_go_info {
-	bool available;
-	char path[PATH_MAX];
-	char version[64]; /* e.g. "go1.19.8" */
-	char why[384];	  /* when not available: why, and what to do */
-	size_t n_patterns;
-	char patterns[PB_GO_PATTERNS][32];
-};
-
-/* pb_go_probe - find and ask patlab-go (once; later calls return the same answer). */
-const struct pb_go_info *pb_go_probe(void);
-
-/* pb_kind_is_go - @kind is "go". */
-bool pb_kind_is_go(const char *kind);
-
-/*
- * pb_go_threads - the threads the C workload of @pat runs for @p (chan: P + C; pingpong: 2;
- * worker_pool: P + workers; pipeline: P + stages - 1 + C + the sink; fanout_fanin: P + the
- * backend pools). pb_go_auto_procs - the default GOMAXPROCS: min(online CPUs, that).
- */
-unsigned pb_go_threads(const struct pl_pattern *pat, const struct pl_params *p);
-unsigned pb_go_auto_procs(const struct pl_pattern *pat, const struct pl_params *p);
-
-/*
- * pb_go_check - can the go point @pt run: patlab-go present, the pattern one of its, a
- * bounded depth, and the checks every pattern shares. 0, or -ENOTSUP / -EINVAL with @r->why.
- */
-int pb_go_check(const struct pb_point *pt, struct pl_result *r);
-
-/*
- * pb_go_run - run the go point @pt once in a patlab-go process and fill @r as
- * pl_pattern_run() would (@r->latency, when not NULL, receives the histogram; the extras start
- * with gomaxprocs). Start-up figures go to @run. Returns 0, -ENOTSUP (skipped; @r->why) or
- * -errno (failed; @r->why).
- */
-int pb_go_run(const struct pb_point *pt, struct pl_result *r, struct pb_run *run);
 
 #endif /* PATLAB_BENCH_H */

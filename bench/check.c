@@ -5,9 +5,8 @@
  * Two kinds of input, told apart by their header line:
  *
  * Timing (results.csv of `patlab sweep`, or a run folder holding one). Rows are joined on the
- * configuration columns (pattern, chan_kind, producers, consumers, stages, queue_depth,
- * work_ns, rate_target, policy, spin_ns, timeout_ns, pin); the repetitions of a configuration are
- * its sample. Per configuration and metric (--metric):
+ * configuration key (the key columns of model.h's table); the repetitions of a configuration
+ * are its sample. Per configuration and metric (--metric):
  *   - the ratio of medians current / baseline, turned into a *change in cost*: for throughput
  *     (higher is better) the change of the time per message, base / cur - 1; for latency
  *     (lower is better) cur / base - 1. +20% means 20% slower either way;
@@ -132,25 +131,12 @@ static const struct {
 #define DEFAULT_THRESHOLD_ICOUNT 2.0
 #define CI_LEVEL		 0.95
 
+/* row_metric - metric @m of @w: the results.csv column of that name. */
 static double row_metric(const struct pb_row *w, int m)
 {
-	switch (m) {
-	case M_TPUT:
-		return w->tput;
-	case M_P50:
-		return (double)w->lat.p50;
-	case M_P90:
-		return (double)w->lat.p90;
-	case M_P99:
-		return (double)w->lat.p99;
-	case M_P999:
-		return (double)w->lat.p999;
-	case M_MAX:
-		return (double)w->lat.max;
-	case M_MEAN:
-		return w->lat.mean;
-	}
-	return NAN;
+	int c = pb_column_find(metrics[m].name);
+
+	return c >= 0 ? pb_column_value((size_t)c, w) : NAN;
 }
 
 static int metric_find(const char *name)
@@ -653,7 +639,7 @@ static const char *const verdict_name[] = {
 };
 
 struct cfg {
-	char key[256];
+	char key[PB_KEY_MAX];
 	char label[160];
 	const struct pb_row *proto; /* a row of this configuration */
 	size_t *ib, nb, *ic, nc;    /* row indexes in the baseline / current run */
@@ -955,39 +941,39 @@ static void print_csv(const struct report *rp, const struct cfg *cfgs, FILE *f)
 		}
 		return;
 	}
-	fprintf(f, "verdict,pattern,chan_kind,producers,consumers,stages,queue_depth,work_ns,"
-		   "rate_target,policy,spin_ns,timeout_ns,pin,metric,higher_is_better,n_base,n_cur,"
-		   "base_median,cur_median,change_pct,ci_lo_pct,ci_hi_pct,u,p,p_exact,"
-		   "threshold_pct,alpha\n");
+	/* The configuration's key columns, as results.csv has them ("*" on the factor's row). */
+	fprintf(f, "verdict");
+	for (size_t c = 0; c < pb_n_columns; c++)
+		if (pb_columns[c].in_key)
+			fprintf(f, ",%s", pb_columns[c].name);
+	fprintf(f, ",metric,higher_is_better,n_base,n_cur,base_median,cur_median,change_pct,"
+		   "ci_lo_pct,ci_hi_pct,u,p,p_exact,threshold_pct,alpha\n");
 	for (size_t i = 0; i < rp->n; i++) {
 		const struct res *r = &rp->r[i];
 		const struct pb_row *w = NULL;
-		char depth[32];
+		char text[256];
 
-		if (r->label == all_label) {
-			fprintf(
-			    f, "%s,*,*,*,*,*,*,*,*,*,*,*,%s,%d,%zu,%zu,-,-,%.4f,-,-,-,-,-,%.4g,-\n",
-			    verdict_name[r->v], metrics[r->metric].name,
-			    metrics[r->metric].higher_better, r->nb, r->nc, r->change * 100,
-			    r->thr * 100);
-			continue;
-		}
-		for (size_t k = 0; w == NULL; k++)
+		for (size_t k = 0; w == NULL && r->label != all_label; k++)
 			if (cfgs[k].label == r->label)
 				w = cfgs[k].proto;
-		if (w->depth == PB_DEPTH_UNBOUNDED)
-			snprintf(depth, sizeof(depth), "unbounded");
-		else
-			snprintf(depth, sizeof(depth), "%llu", (unsigned long long)w->depth);
-		fprintf(
-		    f,
-		    "%s,%s,%s,%u,%u,%u,%s,%lld,%.6g,%s,%lld,%lld,%s,%s,%d,%zu,%zu,%.6g,%.6g,%.4f,"
-		    "%.4f,%.4f,%.1f,%.6g,%d,%.4g,%g\n",
-		    verdict_name[r->v], w->pattern, w->kind, w->producers, w->consumers, w->stages,
-		    depth, (long long)w->work_ns, w->rate, w->policy, (long long)w->spin_ns,
-		    (long long)w->timeout_ns, w->pin, metrics[r->metric].name,
-		    metrics[r->metric].higher_better, r->nb, r->nc, r->mb, r->mc, r->change * 100,
-		    r->lo * 100, r->hi * 100, r->u, r->p, r->exact, r->thr * 100, rp->o->alpha);
+		fprintf(f, "%s", verdict_name[r->v]);
+		for (size_t c = 0; c < pb_n_columns; c++)
+			if (pb_columns[c].in_key)
+				fprintf(f, ",%s",
+					w == NULL ||
+						pb_column_format(c, NULL, w, text, sizeof(text)) < 0
+					    ? "*"
+					    : text);
+		if (w == NULL) {
+			fprintf(f, ",%s,%d,%zu,%zu,-,-,%.4f,-,-,-,-,-,%.4g,-\n",
+				metrics[r->metric].name, metrics[r->metric].higher_better, r->nb,
+				r->nc, r->change * 100, r->thr * 100);
+			continue;
+		}
+		fprintf(f, ",%s,%d,%zu,%zu,%.6g,%.6g,%.4f,%.4f,%.4f,%.1f,%.6g,%d,%.4g,%g\n",
+			metrics[r->metric].name, metrics[r->metric].higher_better, r->nb, r->nc,
+			r->mb, r->mc, r->change * 100, r->lo * 100, r->hi * 100, r->u, r->p,
+			r->exact, r->thr * 100, rp->o->alpha);
 	}
 }
 
@@ -1040,53 +1026,6 @@ static int finish(struct report *rp, const struct cfg *cfgs)
 
 /* ---------------------------------------------------------------- timing */
 
-static void cfg_key(const struct pb_row *w, char *buf, size_t n)
-{
-	snprintf(buf, n, "%s|%s|%u|%u|%u|%llu|%lld|%.6g|%s|%lld|%lld|%s", w->pattern, w->kind,
-		 w->producers, w->consumers, w->stages, (unsigned long long)w->depth,
-		 (long long)w->work_ns, w->rate, w->policy, (long long)w->spin_ns,
-		 (long long)w->timeout_ns, w->pin);
-}
-
-/* As `patlab sweep` labels a point: only the parameters the pattern reads. */
-static void cfg_label(const struct pb_row *w, char *b, size_t n)
-{
-	const struct pl_pattern *pat = pl_pattern_find(w->pattern);
-	unsigned used = pat ? pat->params : ~0u;
-	size_t len = (size_t)snprintf(b, n, "%s", w->pattern);
-
-#define ADD(...)                                                                                   \
-	do {                                                                                       \
-		if (len < n)                                                                       \
-			len += (size_t)snprintf(b + len, n - len, __VA_ARGS__);                    \
-	} while (0)
-	if ((used & PL_PARAM_CHAN_KIND) && strcmp(w->kind, "-") != 0)
-		ADD(" %s", w->kind);
-	if (used & (PL_PARAM_PRODUCERS | PL_PARAM_CONSUMERS))
-		ADD(" %up%uc", w->producers, w->consumers);
-	if ((used & PL_PARAM_STAGES) && w->stages != 1)
-		ADD(" %us", w->stages);
-	if (used & PL_PARAM_QUEUE_DEPTH) {
-		if (w->depth == PB_DEPTH_UNBOUNDED)
-			ADD(" d=unbounded");
-		else
-			ADD(" d%llu", (unsigned long long)w->depth);
-	}
-	if ((used & PL_PARAM_WORK_NS) && w->work_ns != 0)
-		ADD(" work=%lldns", (long long)w->work_ns);
-	if ((used & PL_PARAM_RATE) && w->rate > 0)
-		ADD(" rate=%g/s", w->rate);
-	if ((used & PL_PARAM_POLICY) && strcmp(w->policy, "-") != 0)
-		ADD(" policy=%s", w->policy);
-	if ((used & PL_PARAM_SPIN) && w->spin_ns != PL_CHAN_SPIN_NS_DEFAULT)
-		ADD(" spin=%lldns", (long long)w->spin_ns);
-	if ((used & PL_PARAM_TIMEOUT) && w->timeout_ns != 0)
-		ADD(" timeout=%lldns", (long long)w->timeout_ns);
-	if (strcmp(w->pin, "none") != 0)
-		ADD(" pin=%s", w->pin);
-#undef ADD
-}
-
 static void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size);
@@ -1108,15 +1047,16 @@ static size_t group(const struct pb_run *rb, const struct pb_run *rc, struct cfg
 		const struct pb_run *run = side ? rc : rb;
 
 		for (size_t i = 0; i < run->n_rows; i++) {
-			char key[256];
+			char key[PB_KEY_MAX];
 			size_t k;
 
-			cfg_key(&run->rows[i], key, sizeof(key));
+			pb_row_key(&run->rows[i], true, key, sizeof(key));
 			for (k = 0; k < n && strcmp(c[k].key, key) != 0; k++)
 				;
 			if (k == n) {
 				snprintf(c[k].key, sizeof(c[k].key), "%s", key);
-				cfg_label(&run->rows[i], c[k].label, sizeof(c[k].label));
+				pb_row_label(&run->rows[i], PB_LABEL_CONFIG, c[k].label,
+					     sizeof(c[k].label));
 				c[k].proto = &run->rows[i];
 				c[k].ib = xcalloc(rb->n_rows, sizeof(size_t));
 				c[k].ic = xcalloc(rc->n_rows, sizeof(size_t));
@@ -1415,7 +1355,7 @@ static int check_timing(const struct check_opts *o)
 
 		if (rc.rows[i].lost == 0 || len >= sizeof(rp.lost) || ++k > 6)
 			continue;
-		cfg_label(&rc.rows[i], lab, sizeof(lab));
+		pb_row_label(&rc.rows[i], PB_LABEL_CONFIG, lab, sizeof(lab));
 		len += (size_t)snprintf(rp.lost + len, sizeof(rp.lost) - len, "%s%s rep %u (%llu)",
 					len ? "; " : "", lab, rc.rows[i].rep,
 					(unsigned long long)rc.rows[i].lost);

@@ -17,7 +17,6 @@
 #include "gate.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -48,11 +47,13 @@ static const char usage_list[] = "usage: patlab list\n"
 
 #define GRID_OPTS                                                                                  \
 	"  --pattern LIST     patterns/workloads, or 'all' (see 'patlab list')\n"                  \
-	"  --chan LIST        channel kinds, or 'all'\n"                                           \
+	"  --chan LIST        channel kinds; 'all'; 'multi': those several threads may share\n"    \
+	"                     (for the pattern); -KIND leaves one out, e.g. all,-spsc\n"           \
 	"  --producers LIST   producer threads; with --consumers, every pair of the two lists\n"   \
 	"  --consumers LIST   consumer threads (workers; alias --workers)\n"                       \
 	"  --ratio LIST       producer:consumer pairs instead, e.g. 1:1,4:1,1:4\n"                 \
-	"  --depth LIST       channel capacities; 0 = rendezvous, 'unbounded'\n"                   \
+	"  --depth LIST       channel capacities; 0 = rendezvous, 'unbounded'; 'rendezvous':\n"    \
+	"                     0 only on the kinds that have one (left out, not skipped)\n"         \
 	"  --stages LIST      pipeline stages (patterns that have them)\n"                         \
 	"  --work-ns LIST     busy work per message in the consumer, ns (default 0)\n"             \
 	"  --rate LIST        open loop: messages/s over all producers, latency from the\n"        \
@@ -129,66 +130,6 @@ static const char usage_sweep[] =
     "  patlab sweep --pattern chan --ratio 1:1 --depth 64 --spin 0,1000,10000,50000\n"
     "  patlab sweep --pattern chan,pingpong --chan lockfree --depth 1,64 --pin none,spread\n";
 
-enum {
-	O_PATTERN = 256,
-	O_CHAN,
-	O_PRODUCERS,
-	O_CONSUMERS,
-	O_RATIO,
-	O_DEPTH,
-	O_STAGES,
-	O_WORK,
-	O_RATE,
-	O_POLICY,
-	O_SPIN,
-	O_PIN,
-	O_DRY_RUN,
-	O_TIMEOUT,
-	O_REPS,
-	O_WARMUP,
-	O_SECONDS,
-	O_MESSAGES,
-	O_SEED,
-	O_OUT,
-	O_PRESET,
-	O_QUIET,
-	O_NO_LATENCY,
-	O_LAT_SAMPLE,
-	O_GOMAXPROCS,
-	O_HELP,
-};
-
-static const struct option long_opts[] = {
-    {"pattern", required_argument, NULL, O_PATTERN},
-    {"chan", required_argument, NULL, O_CHAN},
-    {"producers", required_argument, NULL, O_PRODUCERS},
-    {"consumers", required_argument, NULL, O_CONSUMERS},
-    {"workers", required_argument, NULL, O_CONSUMERS},
-    {"ratio", required_argument, NULL, O_RATIO},
-    {"depth", required_argument, NULL, O_DEPTH},
-    {"stages", required_argument, NULL, O_STAGES},
-    {"work-ns", required_argument, NULL, O_WORK},
-    {"rate", required_argument, NULL, O_RATE},
-    {"policy", required_argument, NULL, O_POLICY},
-    {"spin", required_argument, NULL, O_SPIN},
-    {"pin", required_argument, NULL, O_PIN},
-    {"dry-run", no_argument, NULL, O_DRY_RUN},
-    {"timeout-ns", required_argument, NULL, O_TIMEOUT},
-    {"reps", required_argument, NULL, O_REPS},
-    {"warmup", required_argument, NULL, O_WARMUP},
-    {"seconds", required_argument, NULL, O_SECONDS},
-    {"messages", required_argument, NULL, O_MESSAGES},
-    {"seed", required_argument, NULL, O_SEED},
-    {"out", required_argument, NULL, O_OUT},
-    {"preset", required_argument, NULL, O_PRESET},
-    {"quiet", no_argument, NULL, O_QUIET},
-    {"no-latency", no_argument, NULL, O_NO_LATENCY},
-    {"lat-sample", required_argument, NULL, O_LAT_SAMPLE},
-    {"gomaxprocs", required_argument, NULL, O_GOMAXPROCS},
-    {"help", no_argument, NULL, O_HELP},
-    {NULL, 0, NULL, 0},
-};
-
 static int usage_error(const char *usage_cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -208,119 +149,20 @@ static int usage_error(const char *usage_cmd, const char *fmt, ...)
 static int parse_opts(int argc, char **argv, const char *cmd, const char *usage, bool sweep,
 		      struct pb_opts *o)
 {
-	int c;
+	char err[512];
+	int e = pb_opts_parse(argc, argv, sweep, o, err, sizeof(err));
 
-	memset(o, 0, sizeof(*o));
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
-		switch (c) {
-		case O_PATTERN:
-			o->pattern = optarg;
-			break;
-		case O_CHAN:
-			o->chan = optarg;
-			break;
-		case O_PRODUCERS:
-			o->producers = optarg;
-			break;
-		case O_CONSUMERS:
-			o->consumers = optarg;
-			break;
-		case O_RATIO:
-			o->ratio = optarg;
-			break;
-		case O_DEPTH:
-			o->depth = optarg;
-			break;
-		case O_STAGES:
-			o->stages = optarg;
-			break;
-		case O_WORK:
-			o->work = optarg;
-			break;
-		case O_RATE:
-			o->rate = optarg;
-			break;
-		case O_POLICY:
-			o->policy = optarg;
-			break;
-		case O_SPIN:
-			o->spin = optarg;
-			break;
-		case O_PIN:
-			o->pin = optarg;
-			break;
-		case O_DRY_RUN:
-			if (!sweep)
-				return usage_error(cmd, "--dry-run is for sweep");
-			o->dry_run = true;
-			break;
-		case O_TIMEOUT:
-			o->timeout = optarg;
-			break;
-		case O_REPS:
-			o->reps = optarg;
-			break;
-		case O_WARMUP:
-			o->warmup = optarg;
-			break;
-		case O_SECONDS:
-			o->seconds = optarg;
-			break;
-		case O_MESSAGES:
-			o->messages = optarg;
-			break;
-		case O_SEED:
-			o->seed = optarg;
-			break;
-		case O_OUT:
-			o->out = optarg;
-			break;
-		case O_PRESET:
-			if (!sweep)
-				return usage_error(cmd, "%s: --preset is for sweep", cmd);
-			o->preset = optarg;
-			break;
-		case O_QUIET:
-			o->quiet = true;
-			break;
-		case O_NO_LATENCY:
-			o->no_latency = true;
-			break;
-		case O_LAT_SAMPLE:
-			o->lat_sample = optarg;
-			break;
-		case O_GOMAXPROCS:
-			o->gomaxprocs = optarg;
-			break;
-		case O_HELP:
-			fputs(usage, stdout);
-			return PB_EXIT_OK;
-		case ':':
-			return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-		}
+	if (e > 0) {
+		fputs(usage, stdout);
+		return PB_EXIT_OK;
 	}
-	if (optind < argc)
-		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (e < 0)
+		return usage_error(cmd, "%s", err);
 	return -1;
 }
 
 static int cmd_list(int argc, char **argv)
 {
-	const char *const *k;
-	static const struct {
-		unsigned bit;
-		const char *name;
-	} params[] = {
-	    {PL_PARAM_CHAN_KIND, "chan"},      {PL_PARAM_PRODUCERS, "producers"},
-	    {PL_PARAM_CONSUMERS, "consumers"}, {PL_PARAM_STAGES, "stages"},
-	    {PL_PARAM_QUEUE_DEPTH, "depth"},   {PL_PARAM_WORK_NS, "work-ns"},
-	    {PL_PARAM_RATE, "rate"},	       {PL_PARAM_POLICY, "policy"},
-	    {PL_PARAM_SPIN, "spin"},	       {PL_PARAM_TIMEOUT, "timeout-ns"},
-	};
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -330,32 +172,12 @@ static int cmd_list(int argc, char **argv)
 		return usage_error("list", "unexpected argument '%s'", argv[i]);
 	}
 	printf("channel kinds (--chan):\n");
-	for (k = pl_chan_kinds(); *k != NULL; k++) {
-		struct pl_chan_kind_info info;
-
-		if (pl_chan_kind_info(*k, &info) != 0)
-			continue;
-		printf("  %-10s %s\n  %-10s capacities: %s1..%s%s%s\n", info.name, info.summary, "",
-		       info.rendezvous ? "0 (rendezvous), " : "",
-		       info.unbounded ? ", unbounded" : "",
-		       info.spsc ? "; one producer and one consumer only" : "",
-		       info.spins ? "; spins before parking (--spin)" : "");
-	}
-	{
-		const struct pb_go_info *g = pb_go_probe();
-
-		printf(
-		    "  %-10s Go's own channels (%s), goroutines for threads: bench/go/patlab-go\n"
-		    "  %-10s capacities: 0 (unbuffered), 1..; GOMAXPROCS: --gomaxprocs; %s\n",
-		    PB_GO_KIND, g->available ? g->version : "not built", "",
-		    g->available ? "'--chan all' includes it" : g->why);
-	}
+	for (const struct pb_runner *const *r = pb_runners(); *r != NULL; r++)
+		(*r)->list(stdout);
 	printf("\npatterns and workloads (--pattern; each also reads --pin, thread placement):\n");
 	for (const struct pl_pattern *const *p = pl_patterns(); *p != NULL; p++) {
 		printf("  %-10s %s\n  %-10s parameters:", (*p)->name, (*p)->summary, "");
-		for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
-			if ((*p)->params & params[i].bit)
-				printf(" --%s", params[i].name);
+		pb_grid_options_print((*p)->params, stdout);
 		if ((*p)->policies != NULL) {
 			printf("; policies:");
 			for (const char *const *q = (*p)->policies; *q != NULL; q++)
@@ -440,7 +262,7 @@ static void print_run_rows(const struct pb_run *run)
 {
 	for (size_t i = 0; i < run->n_rows; i++) {
 		const struct pb_row *w = &run->rows[i];
-		char t[32], a[32], b[32], c[32], d[32], e[32], f[32], g[32], lat[256];
+		char t[32], a[32], b[32], c[32], d[32], e[32], f[32], g[32], lat[256], x[512];
 
 		if (run->latency)
 			snprintf(lat, sizeof(lat),
@@ -453,6 +275,7 @@ static void print_run_rows(const struct pb_run *run)
 				 pb_fmt_ns(w->lat.mean, g, sizeof(g)));
 		else
 			snprintf(lat, sizeof(lat), "latency not recorded (--no-latency)");
+		pb_extras_format(w, x, sizeof(x));
 		printf("%s %s %up%uc depth %s%s%s rep %u: %s M msg/s (%llu in %.3f s); %s; dropped "
 		       "%llu rejected %llu lost %llu%s%s\n",
 		       w->pattern, w->kind, w->producers, w->consumers,
@@ -463,7 +286,7 @@ static void print_run_rows(const struct pb_run *run)
 		       w->rep, pb_fmt_tput(w->tput, a, sizeof(a)), (unsigned long long)w->messages,
 		       w->seconds, lat, (unsigned long long)w->dropped,
 		       (unsigned long long)w->rejected, (unsigned long long)w->lost,
-		       strcmp(w->extras, "-") ? "; " : "", strcmp(w->extras, "-") ? w->extras : "");
+		       w->n_extras ? "; " : "", w->n_extras ? x : "");
 	}
 }
 
@@ -503,8 +326,7 @@ static int cmd_run_or_sweep(int argc, char **argv, int full_argc, char **full_ar
 	run.latency = plan.latency;
 	run.lat_sample = plan.lat_sample;
 	run.status = "running";
-	snprintf(run.gomaxprocs, sizeof(run.gomaxprocs), "%s",
-		 o.gomaxprocs ? o.gomaxprocs : "auto");
+	snprintf(run.procs, sizeof(run.procs), "%s", o.gomaxprocs ? o.gomaxprocs : "auto");
 	pb_utc_now(run.started, sizeof(run.started));
 	snprintf(run.finished, sizeof(run.finished), "-");
 
@@ -547,9 +369,7 @@ static int cmd_run_or_sweep(int argc, char **argv, int full_argc, char **full_ar
 		printf("\nresults: %s/results.csv\nsummary: %s/summary.md\nmeta:    %s/meta.json\n",
 		       run.dir, run.dir, run.dir);
 	} else {
-		lost = 0;
-		for (size_t i = 0; i < run.n_rows; i++)
-			lost += run.rows[i].lost != 0;
+		lost = pb_run_lost_rows(&run);
 		for (size_t i = 0; i < run.n_skipped; i++)
 			printf("skipped: %s: %s\n", run.skipped[i].point, run.skipped[i].why);
 	}

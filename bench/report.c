@@ -2,102 +2,36 @@
 /*
  * The summary of a run: summary.md and the same tables on the terminal.
  *
- * Rows are grouped into scenarios (same pattern and parameters, any kind); per scenario and
- * kind it reports the median (min-max) throughput over the repetitions, never a single figure
- * (a configuration often runs at two speeds on a VM), the median p50 and p99 latency, the best
- * kind (highest median) and the lock-free/lock-based ratios lockfree/mutex and urcu/mutex
- * (ratios of medians measured in the same run: absolute figures drift between runs, ratios
- * much less), and when Go's own channels ran (kind "go", bench/go) every C kind's ratio to Go,
- * <kind>/go. A sweep over several GOMAXPROCS values gives each value a column, go@N (the
- * ratios then compare with the best of them in that scenario).
+ * Rows are grouped into scenarios (same configuration key but the kind, model.h); per scenario
+ * and kind it reports the median (min-max) throughput over the repetitions, never a single
+ * figure (a configuration often runs at two speeds on a VM), the median p50 and p99 latency,
+ * the best kind (highest median) and the lock-free/lock-based ratios lockfree/mutex and
+ * urcu/mutex (ratios of medians measured in the same run: absolute figures drift between
+ * runs, ratios much less), and when a peer ran (a runner with .peer: Go's own channels, kind
+ * "go", bench/go) every other kind's ratio to it, <kind>/go. A sweep over several values of a
+ * runner's parallelism (--gomaxprocs 1,2) gives each value a column, go@N (the ratios then
+ * compare with the best of them in that scenario). Each pattern's tables say what it counts
+ * and what its latency spans (struct pl_pattern.throughput, .latency), so a reader is never
+ * told that a shutdown latency is "send to receive".
  *
  * Any row with lost != 0 is a correctness failure, not a performance figure: it is listed
  * first, loudly, and the caller exits non-zero.
  */
 #include "bench.h"
+#include "stats.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-const char *pb_fmt_ns(double ns, char *buf, size_t n)
+/* struct rows - a run's rows and the scenario key of each, computed once. */
+struct rows {
+	const struct pb_run *run;
+	char (*scen)[PB_KEY_MAX];
+};
+
+static bool same_scenario(const struct rows *v, size_t i, size_t j)
 {
-	if (ns < 1e3)
-		snprintf(buf, n, "%.0fns", ns);
-	else if (ns < 1e6)
-		snprintf(buf, n, "%.3gus", ns / 1e3);
-	else if (ns < 1e9)
-		snprintf(buf, n, "%.3gms", ns / 1e6);
-	else
-		snprintf(buf, n, "%.3gs", ns / 1e9);
-	return buf;
-}
-
-const char *pb_fmt_tput(double mps, char *buf, size_t n)
-{
-	double m = mps / 1e6;
-
-	if (m >= 100)
-		snprintf(buf, n, "%.0f", m);
-	else if (m >= 10)
-		snprintf(buf, n, "%.1f", m);
-	else if (m >= 1)
-		snprintf(buf, n, "%.2f", m);
-	else
-		snprintf(buf, n, "%.2g", m);
-	return buf;
-}
-
-static bool same_scenario(const struct pb_row *a, const struct pb_row *b)
-{
-	return strcmp(a->pattern, b->pattern) == 0 && a->producers == b->producers &&
-	       a->consumers == b->consumers && a->stages == b->stages && a->depth == b->depth &&
-	       a->work_ns == b->work_ns && a->rate == b->rate &&
-	       strcmp(a->policy, b->policy) == 0 && a->spin_ns == b->spin_ns &&
-	       a->timeout_ns == b->timeout_ns && strcmp(a->pin, b->pin) == 0;
-}
-
-static void scenario_label(const struct pb_row *w, char *b, size_t n)
-{
-	const struct pl_pattern *pat = pl_pattern_find(w->pattern);
-	unsigned used = pat ? pat->params : ~0u;
-	size_t len = 0;
-
-	b[0] = '\0';
-	if (used & (PL_PARAM_PRODUCERS | PL_PARAM_CONSUMERS))
-		len += (size_t)snprintf(b + len, n - len, "%up%uc ", w->producers, w->consumers);
-	if ((used & PL_PARAM_STAGES) && len < n)
-		len += (size_t)snprintf(b + len, n - len, "%ustages ", w->stages);
-	if ((used & PL_PARAM_QUEUE_DEPTH) && len < n) {
-		if (w->depth == PB_DEPTH_UNBOUNDED)
-			len += (size_t)snprintf(b + len, n - len, "d=unb ");
-		else
-			len += (size_t)snprintf(b + len, n - len, "d%llu ",
-						(unsigned long long)w->depth);
-	}
-	if ((used & PL_PARAM_WORK_NS) && w->work_ns && len < n)
-		len += (size_t)snprintf(b + len, n - len, "work=%lldns ", (long long)w->work_ns);
-	if ((used & PL_PARAM_RATE) && w->rate > 0 && len < n)
-		len += (size_t)snprintf(b + len, n - len, "rate=%g ", w->rate);
-	if ((used & PL_PARAM_POLICY) && strcmp(w->policy, "-") != 0 && len < n)
-		len += (size_t)snprintf(b + len, n - len, "%s ", w->policy);
-	if ((used & PL_PARAM_SPIN) && w->spin_ns != PL_CHAN_SPIN_NS_DEFAULT && len < n)
-		len += (size_t)snprintf(b + len, n - len, "spin=%lld ", (long long)w->spin_ns);
-	if ((used & PL_PARAM_TIMEOUT) && w->timeout_ns && len < n)
-		len +=
-		    (size_t)snprintf(b + len, n - len, "timeout=%lld ", (long long)w->timeout_ns);
-	if (strcmp(w->pin, "none") != 0 && len < n)
-		len += (size_t)snprintf(b + len, n - len, "pin=%s ", w->pin);
-	if (len > 0 && len < n)
-		b[len - 1] = '\0';
-	if (b[0] == '\0')
-		snprintf(b, n, "default");
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
+	return strcmp(v->scen[i], v->scen[j]) == 0;
 }
 
 /* struct cell - one scenario x kind: medians over its repetitions. */
@@ -109,64 +43,57 @@ struct cell {
 	size_t lost_rows;
 };
 
-static double median_of(double *v, size_t n)
+static const struct pb_runner *runner_of_row(const struct pb_row *w)
 {
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* go_procs - the GOMAXPROCS a go row ran with (its extras say gomaxprocs=N); 0: not said. */
-static unsigned go_procs(const struct pb_row *w)
-{
-	const char *e = strstr(w->extras, "gomaxprocs=");
-	unsigned v = 0;
-
-	if (e == NULL || sscanf(e, "gomaxprocs=%u", &v) != 1)
-		return 0;
-	return v;
+	return pb_runner_of(pl_pattern_find(w->pattern), w->kind);
 }
 
 /*
- * go_split - some scenario of @pattern has go rows at several GOMAXPROCS values (--gomaxprocs
- * 1,2): each value then gets a column of its own, go@N, rather than one median of a mix.
+ * procs_split - some scenario of @pattern has rows of a runner with a parallelism (go) at
+ * several of its values (--gomaxprocs 1,2): each value then gets a column of its own, go@N,
+ * rather than one median of a mix.
  */
-static bool go_split(const struct pb_run *run, const char *pattern)
+static bool procs_split(const struct rows *v, const char *pattern)
 {
+	const struct pb_run *run = v->run;
+
 	for (size_t i = 0; i < run->n_rows; i++) {
 		const struct pb_row *a = &run->rows[i];
 
-		if (strcmp(a->pattern, pattern) != 0 || !pb_kind_is_go(a->kind))
+		if (strcmp(a->pattern, pattern) != 0 || runner_of_row(a)->procs == NULL)
 			continue;
 		for (size_t j = i + 1; j < run->n_rows; j++) {
 			const struct pb_row *b = &run->rows[j];
 
-			if (pb_kind_is_go(b->kind) && same_scenario(a, b) &&
-			    go_procs(a) != go_procs(b))
+			if (strcmp(a->kind, b->kind) == 0 && same_scenario(v, i, j) &&
+			    pb_row_procs(a) != pb_row_procs(b))
 				return true;
 		}
 	}
 	return false;
 }
 
-/* row_key - the column of @w: its kind, or go@N when the go rows are split (go_split()). */
-static const char *row_key(const struct pb_row *w, bool split, char *buf, size_t n)
+/* row_column - the column of @w: its kind, or kind@N when the rows are split (procs_split()). */
+static const char *row_column(const struct pb_row *w, bool split, char *buf, size_t n)
 {
-	if (!split || !pb_kind_is_go(w->kind))
+	if (!split || runner_of_row(w)->procs == NULL)
 		return w->kind;
-	snprintf(buf, n, "%s@%u", PB_GO_KIND, go_procs(w));
+	snprintf(buf, n, "%s@%u", w->kind, pb_row_procs(w));
 	return buf;
 }
 
-static bool key_is_go(const char *key)
+/* column_is_peer - the column @col (a kind, or kind@N) of @pattern is a peer's. */
+static bool column_is_peer(const char *pattern, const char *col)
 {
-	size_t len = strlen(PB_GO_KIND);
+	char kind[32];
 
-	return strncmp(key, PB_GO_KIND, len) == 0 && (key[len] == '\0' || key[len] == '@');
+	snprintf(kind, sizeof(kind), "%.*s", (int)strcspn(col, "@"), col);
+	return pb_runner_of(pl_pattern_find(pattern), kind)->peer;
 }
 
-static struct cell make_cell(const struct pb_run *run, const struct pb_row *scen, const char *kind,
-			     bool split)
+static struct cell make_cell(const struct rows *v, size_t scen, const char *kind, bool split)
 {
+	const struct pb_run *run = v->run;
 	struct cell c = {0};
 	double *t = malloc(run->n_rows * sizeof(double) * 3 + 3 * sizeof(double));
 	double *p50 = t + run->n_rows + 1, *p99 = p50 + run->n_rows + 1;
@@ -176,25 +103,27 @@ static struct cell make_cell(const struct pb_run *run, const struct pb_row *scen
 		return c;
 	for (size_t i = 0; i < run->n_rows; i++) {
 		const struct pb_row *w = &run->rows[i];
-		char key[32];
+		char key[48];
 
-		if (!same_scenario(w, scen) ||
-		    strcmp(row_key(w, split, key, sizeof(key)), kind) != 0)
+		if (!same_scenario(v, i, scen) ||
+		    strcmp(row_column(w, split, key, sizeof(key)), kind) != 0)
 			continue;
 		t[n] = w->tput;
 		p50[n] = (double)w->lat.p50;
 		p99[n] = (double)w->lat.p99;
 		c.lost_rows += w->lost != 0;
+		if (n == 0 || t[n] < c.tput_min)
+			c.tput_min = t[n];
+		if (n == 0 || t[n] > c.tput_max)
+			c.tput_max = t[n];
 		n++;
 	}
 	if (n > 0) {
 		c.have = true;
 		c.reps = n;
-		c.tput_med = median_of(t, n);
-		c.tput_min = t[0];
-		c.tput_max = t[n - 1];
-		c.p50_med = median_of(p50, n);
-		c.p99_med = median_of(p99, n);
+		c.tput_med = pb_median(t, n);
+		c.p50_med = pb_median(p50, n);
+		c.p99_med = pb_median(p99, n);
 	}
 	free(t);
 	return c;
@@ -202,7 +131,7 @@ static struct cell make_cell(const struct pb_run *run, const struct pb_row *scen
 
 /* The kinds present in @pattern's rows, in registry order (then any others, e.g. "-"). */
 static size_t kinds_of(const struct pb_run *run, const char *pattern, const char **out, size_t max,
-		       bool split, char (*store)[32])
+		       bool split, char (*store)[48])
 {
 	const char *const *reg = pl_chan_kinds();
 	size_t n = 0;
@@ -216,7 +145,7 @@ static size_t kinds_of(const struct pb_run *run, const char *pattern, const char
 			}
 	for (size_t i = 0; i < run->n_rows && n < max; i++) {
 		bool seen = strcmp(run->rows[i].pattern, pattern) != 0;
-		const char *key = row_key(&run->rows[i], split, store[n], sizeof(store[n]));
+		const char *key = row_column(&run->rows[i], split, store[n], sizeof(store[n]));
 
 		for (size_t k = 0; k < n && !seen; k++)
 			seen = strcmp(out[k], key) == 0;
@@ -265,52 +194,25 @@ static const char *ratio(const struct cell *num, const struct cell *den, char *b
 	return buf;
 }
 
-/*
- * What a pattern's rows count and time (results/README.md, "What messages and latency mean
- * per pattern"): the tables' titles say it, so a reader is never told that a shutdown
- * latency is "send to receive".
- */
-static const struct {
-	const char *pattern, *counts, *latency;
-} meanings[] = {
-    {"chan", "M msg/s", "send to receive"},
-    {"pingpong", "round trips in M/s", "round trip"},
-    {"worker_pool", "M jobs/s", "submit to done"},
-    {"fanout_fanin", "M requests/s", "request to gathered answer"},
-    {"pipeline", "M items/s through the sink", "source to sink"},
-    {"backpressure", "M msg/s delivered", "intended send to receive"},
-    {"cancellation", "M workers stopped/s", "cancel to each worker stopped"},
-    {"graceful_shutdown", "M shutdowns/s", "stop to fully stopped"},
-};
-
-static void meaning_of(const char *pattern, const char **counts, const char **latency)
+static void pattern_tables(const struct rows *v, const char *pattern, const struct out *o)
 {
-	*counts = "M msg/s";
-	*latency = "per message";
-	for (size_t i = 0; i < sizeof(meanings) / sizeof(meanings[0]); i++)
-		if (strcmp(meanings[i].pattern, pattern) == 0) {
-			*counts = meanings[i].counts;
-			*latency = meanings[i].latency;
-		}
-}
-
-static void pattern_tables(const struct pb_run *run, const char *pattern, const struct out *o)
-{
+	const struct pb_run *run = v->run;
+	const struct pl_pattern *pat = pl_pattern_find(pattern);
 	const char *kinds[PB_MAX_KINDS + 4];
-	char store[PB_MAX_KINDS + 4][32];
-	const bool split = go_split(run, pattern);
+	char store[PB_MAX_KINDS + 4][48];
+	const bool split = procs_split(v, pattern);
 	size_t nk = kinds_of(run, pattern, kinds, PB_MAX_KINDS + 4, split, store);
-	size_t vs_go[PB_MAX_KINDS + 4], n_vs = 0; /* the columns compared with go */
-	bool have_go = false;
+	size_t vs_peer[PB_MAX_KINDS + 4], n_vs = 0; /* the columns compared with the peer */
+	char peer[32] = "";
 	int lf = -1, mx = -1, ur = -1;
-	const char *counts, *lat_what;
+	const char *counts = pat && pat->throughput ? pat->throughput : "M msg/s";
+	const char *lat_what = pat && pat->latency ? pat->latency : "per message";
 	char label[96], buf[64], buf2[64];
 	int width = 16; /* of the scenario column: the longest label */
 
-	meaning_of(pattern, &counts, &lat_what);
 	for (size_t i = 0; i < run->n_rows; i++)
 		if (strcmp(run->rows[i].pattern, pattern) == 0) {
-			scenario_label(&run->rows[i], label, sizeof(label));
+			pb_row_label(&run->rows[i], PB_LABEL_SCENARIO, label, sizeof(label));
 			if ((int)strlen(label) > width)
 				width = (int)strlen(label);
 		}
@@ -322,11 +224,12 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 			mx = (int)k;
 		if (strcmp(kinds[k], "urcu") == 0)
 			ur = (int)k;
-		have_go |= key_is_go(kinds[k]);
+		if (peer[0] == '\0' && column_is_peer(pattern, kinds[k]))
+			snprintf(peer, sizeof(peer), "%.*s", (int)strcspn(kinds[k], "@"), kinds[k]);
 	}
-	for (size_t k = 0; k < nk && have_go; k++)
-		if (!key_is_go(kinds[k]) && strcmp(kinds[k], "-") != 0)
-			vs_go[n_vs++] = k;
+	for (size_t k = 0; k < nk && peer[0]; k++)
+		if (!column_is_peer(pattern, kinds[k]) && strcmp(kinds[k], "-") != 0)
+			vs_peer[n_vs++] = k;
 	/* No latency recorded (--no-latency): no latency table rather than a table of zeros. */
 	bool any_lat = false;
 	for (size_t i = 0; i < run->n_rows && !any_lat; i++)
@@ -349,8 +252,8 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 				fprintf(o->f, " %s |", kinds[k]);
 			if (table == 0) {
 				fprintf(o->f, " best | lockfree/mutex | urcu/mutex |");
-				for (size_t v = 0; v < n_vs; v++)
-					fprintf(o->f, " %s/go |", kinds[vs_go[v]]);
+				for (size_t c = 0; c < n_vs; c++)
+					fprintf(o->f, " %s/%s |", kinds[vs_peer[c]], peer);
 			}
 			fprintf(o->f, "\n|---|");
 			for (size_t k = 0; k < nk + (table == 0 ? 3 + n_vs : 0); k++)
@@ -362,8 +265,9 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 				fprintf(o->f, " %-20s", kinds[k]);
 			if (table == 0) {
 				fprintf(o->f, " %-9s %-8s %-8s", "best", "lf/mutex", "urcu/mx");
-				for (size_t v = 0; v < n_vs; v++) {
-					snprintf(buf, sizeof(buf), "%s/go", kinds[vs_go[v]]);
+				for (size_t c = 0; c < n_vs; c++) {
+					snprintf(buf, sizeof(buf), "%s/%s", kinds[vs_peer[c]],
+						 peer);
 					fprintf(o->f, " %-11s", buf);
 				}
 			}
@@ -376,16 +280,16 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 			int best = -1;
 
 			for (size_t j = 0; j < i && first; j++)
-				first = !same_scenario(&run->rows[j], w);
+				first = !same_scenario(v, j, i);
 			if (!first)
 				continue;
-			scenario_label(w, label, sizeof(label));
+			pb_row_label(w, PB_LABEL_SCENARIO, label, sizeof(label));
 			if (o->md)
 				fprintf(o->f, "| %s |", label);
 			else
 				fprintf(o->f, "%-*s", width, label);
 			for (size_t k = 0; k < nk; k++) {
-				cells[k] = make_cell(run, w, kinds[k], split);
+				cells[k] = make_cell(v, i, kinds[k], split);
 				if (cells[k].have &&
 				    (best < 0 || cells[k].tput_med > cells[best].tput_med))
 					best = (int)k;
@@ -413,14 +317,14 @@ static void pattern_tables(const struct pb_run *run, const char *pattern, const 
 				cell_sep(o, 9, best >= 0 ? kinds[best] : "-");
 				cell_sep(o, 8, ratio(L, M, buf, sizeof(buf)));
 				cell_sep(o, 8, ratio(U, M, buf2, sizeof(buf2)));
-				/* Go: its one column, or its best GOMAXPROCS column here. */
+				/* The peer: its one column, or its best column (go@N) here. */
 				for (size_t k = 0; k < nk; k++)
-					if (key_is_go(kinds[k]) && cells[k].have &&
+					if (column_is_peer(pattern, kinds[k]) && cells[k].have &&
 					    (!G->have || cells[k].tput_med > G->tput_med))
 						G = &cells[k];
-				for (size_t v = 0; v < n_vs; v++)
+				for (size_t c = 0; c < n_vs; c++)
 					cell_sep(o, 11,
-						 ratio(&cells[vs_go[v]], G, buf, sizeof(buf)));
+						 ratio(&cells[vs_peer[c]], G, buf, sizeof(buf)));
 			}
 			fputc('\n', o->f);
 		}
@@ -436,14 +340,13 @@ static void notes(const struct out *o, const char *title, const struct pb_note *
 		fprintf(o->f, o->md ? "- `%s`: %s\n" : "  %s: %s\n", v[i].point, v[i].why);
 }
 
-static size_t write_summary(const struct pb_run *run, const struct out *o)
+static size_t write_summary(const struct rows *v, const struct out *o)
 {
+	const struct pb_run *run = v->run;
 	const struct pb_sysinfo *s = &run->sys;
 	const char *patterns[32];
-	size_t np = 0, lost = 0;
+	size_t np = 0, lost = pb_run_lost_rows(run);
 
-	for (size_t i = 0; i < run->n_rows; i++)
-		lost += run->rows[i].lost != 0;
 	if (o->md)
 		fprintf(o->f, "# patlab run %s\n\n", s->run_id);
 	else
@@ -468,7 +371,7 @@ static size_t write_summary(const struct pb_run *run, const struct out *o)
 
 			if (w->lost == 0)
 				continue;
-			scenario_label(w, label, sizeof(label));
+			pb_row_label(w, PB_LABEL_SCENARIO, label, sizeof(label));
 			fprintf(o->f,
 				o->md ? "- **%s %s %s rep %u: %llu lost**\n"
 				      : "!!! %s %s %s rep %u: %llu messages lost\n",
@@ -495,7 +398,7 @@ static size_t write_summary(const struct pb_run *run, const struct out *o)
 			patterns[np++] = run->rows[i].pattern;
 	}
 	for (size_t k = 0; k < np; k++)
-		pattern_tables(run, patterns[k], o);
+		pattern_tables(v, patterns[k], o);
 	notes(o, "skipped points", run->skipped, run->n_skipped);
 	notes(o, "FAILED points", run->failed, run->n_failed);
 	return lost;
@@ -504,7 +407,15 @@ static size_t write_summary(const struct pb_run *run, const struct out *o)
 size_t pb_report(const struct pb_run *run, FILE *term, const char *md_path)
 {
 	struct out o = {.f = term, .md = false};
+	struct rows v = {.run = run, .scen = calloc(run->n_rows + 1, sizeof(*v.scen))};
 	size_t lost = 0;
+
+	if (v.scen == NULL) {
+		fputs("patlab: out of memory\n", stderr);
+		abort();
+	}
+	for (size_t i = 0; i < run->n_rows; i++)
+		pb_row_key(&run->rows[i], false, v.scen[i], sizeof(v.scen[i]));
 
 	if (term != NULL) {
 		/* Through memory, to drop the padding at the ends of lines. */
@@ -513,9 +424,9 @@ size_t pb_report(const struct pb_run *run, FILE *term, const char *md_path)
 		FILE *m = open_memstream(&buf, &len);
 
 		if (m == NULL)
-			return 0;
+			goto out;
 		o.f = m;
-		lost = write_summary(run, &o);
+		lost = write_summary(&v, &o);
 		fclose(m);
 		for (r = w = buf; *r != '\0'; r++) {
 			if (*r == '\n')
@@ -533,14 +444,16 @@ size_t pb_report(const struct pb_run *run, FILE *term, const char *md_path)
 		FILE *m = open_memstream(&buf, &len);
 
 		if (m == NULL)
-			return lost;
+			goto out;
 		o.f = m;
 		o.md = true;
-		lost = write_summary(run, &o);
+		lost = write_summary(&v, &o);
 		fclose(m);
 		if (pb_write_atomic(md_path, buf, len) != 0)
 			fprintf(stderr, "patlab: cannot write %s\n", md_path);
 		free(buf);
 	}
+out:
+	free(v.scen);
 	return lost;
 }

@@ -3,8 +3,9 @@
 #define PATLAB_BENCH_STATS_H
 
 /*
- * The statistics behind `patlab check` (bench/check.c): medians, the Mann-Whitney U test and
- * a bootstrap confidence interval of a ratio of medians.
+ * The statistics behind `patlab check` (bench/check.c): medians (the summary's too: the one
+ * median of bench/), the Mann-Whitney U test and a bootstrap confidence interval of a ratio
+ * of medians.
  *
  * Why these: repetitions of a benchmark on a shared machine are neither normal nor
  * homoscedastic (two-mode results, long right tails from preemption), so the gate compares

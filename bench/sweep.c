@@ -15,83 +15,79 @@
  *
  * A point that cannot run is found before the sweep starts (the pattern's check) or at setup
  * (a kind refusing a capacity), reported once with its reason, and never run again.
+ *
+ * Presets are grids written in the command line's own syntax: the quick preset is every
+ * pattern's own (struct pl_pattern.quick, in registry order), full and ci are written here.
+ * A preset grid is parsed strictly: an option its pattern does not read, or a policy it does
+ * not have, is an error (a unit test parses every pattern's), never silently dropped.
+ *
+ * Points run through the runner of their kind (runner.h): a runner whose points take a
+ * process-wide parallelism (go: GOMAXPROCS) gets one point per --gomaxprocs value.
  */
 #include "bench.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 volatile int pb_stop_requested;
 
-const struct pb_preset pb_presets[] = {
-    {"quick", "the default, ~2 min on 2 cores: chan at 1p1c 2p2c 4p1c 16p16c x depth "
-	      "(0) 1 64 1024, pingpong at depth 1, and each pattern at the points of its story "
-	      "(workers, hedging, order, policies x rate, ways of waiting, jobs in flight); every "
-	      "kind (go too, when built); 3 reps of 0.25 s after 0.05 s warm-up"},
-    {"full", "~25 min: chan at 7 topologies x 8 depths, a spin-budget sweep, pingpong at "
-	     "depths 0 1 64; every kind; 5 reps of 1 s after 0.2 s warm-up"},
-    {"ci", "the regression gate's grid (scripts/perf-check), ~40 s: chan at 1p1c 2p2c x "
-	   "depth 1024 x pin single, none; kinds mutex lockfree urcu spsc; 8 reps of 0.3 s "
-	   "after 0.05 s warm-up"},
+/* The full preset: the raw workloads at length (depth 0 only where a kind has a rendezvous). */
+static const struct pb_preset_grid full_grids[] = {
+    {"chan", "--ratio 1:1,2:2,4:1,1:4,4:4,8:8,16:16 --depth rendezvous,1,4,16,64,256,1024,4096"},
+    {"chan", "--ratio 1:1,4:4 --depth 64 --spin 0,1000,10000,50000,200000"},
+    {"pingpong", "--depth rendezvous,1,64"},
     {NULL, NULL},
 };
 
-/* ---------------------------------------------------------------- run bookkeeping */
+/*
+ * The grid `patlab check` gates on in CI (scripts/perf-check; results/baseline/README.md has
+ * the measurements behind it): chan at 1p1c and 2p2c, depth 1024, each point twice:
+ *   pin single: every thread on one CPU. The kind's send and receive paths, with the
+ *     hand-offs batched by the deep channel and no cache line crossing cores: within a few
+ *     percent from run to run and from hour to hour, so the gate can hold it to ~10-15%;
+ *   pin none: the multi-core figure (cache-line traffic, wake-ups), which a shared VM moves by
+ *     2-28x with its wake-up regime: only gross regressions can be told from that noise.
+ * Shallow channels and pingpong are not gated (perf-ab, which runs both sides alternately,
+ * handles them: give it --preset quick). patlab's own kinds are named: a kind added later (or
+ * Go's, when built) does not change the gate's grid until the baseline is refreshed with it.
+ * Changing the grid invalidates results/baseline/ci.csv (patlab check names the configurations
+ * that differ): refresh the baseline in the same commit. 14 live points (spsc has no 2p2c) x
+ * 8 reps x ~0.36 s: about 40 s on 2 cores.
+ */
+static const struct pb_preset_grid ci_grids[] = {
+    {"chan", "--chan mutex,lockfree,urcu,spsc --ratio 1:1,2:2 --depth 1024 --pin single,none"},
+    {NULL, NULL},
+};
 
-static void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n);
-	if (p == NULL) {
-		fputs("patlab: out of memory\n", stderr);
-		abort();
-	}
-	return p;
-}
-
-struct pb_row *pb_run_add_row(struct pb_run *run)
-{
-	if (run->n_rows == run->cap_rows) {
-		run->cap_rows = run->cap_rows ? 2 * run->cap_rows : 64;
-		run->rows = xrealloc(run->rows, run->cap_rows * sizeof(*run->rows));
-	}
-	memset(&run->rows[run->n_rows], 0, sizeof(run->rows[0]));
-	return &run->rows[run->n_rows++];
-}
-
-void pb_run_note(struct pb_note **list, size_t *n, const char *point, const char *why)
-{
-	*list = xrealloc(*list, (*n + 1) * sizeof(**list));
-	snprintf((*list)[*n].point, sizeof((*list)[*n].point), "%s", point);
-	snprintf((*list)[*n].why, sizeof((*list)[*n].why), "%s", why);
-	(*n)++;
-}
-
-void pb_run_free(struct pb_run *run)
-{
-	free(run->rows);
-	free(run->skipped);
-	free(run->failed);
-	run->rows = NULL;
-	run->skipped = run->failed = NULL;
-}
+/*
+ * quick: every pattern and every kind in about two minutes on 2 cores: the raw workloads over
+ * topologies and depths (what lock-free vs lock-based is decided on), then each pattern at the
+ * few points that tell its story (scripts/plot draws them). 117 live points x 3 reps x 0.3 s.
+ */
+const struct pb_preset pb_presets[] = {
+    {"quick",
+     "the default, ~2 min on 2 cores: chan at 1p1c 2p2c 4p1c 16p16c x depth "
+     "(0) 1 64 1024, pingpong at depth 1, and each pattern at the points of its story "
+     "(workers, hedging, order, policies x rate, ways of waiting, jobs in flight); every "
+     "kind (go too, when built); 3 reps of 0.25 s after 0.05 s warm-up",
+     3, 0.25, 0.05, NULL},
+    {"full",
+     "~25 min: chan at 7 topologies x 8 depths, a spin-budget sweep, pingpong at "
+     "depths 0 1 64; every kind; 5 reps of 1 s after 0.2 s warm-up",
+     5, 1.0, 0.2, full_grids},
+    {"ci",
+     "the regression gate's grid (scripts/perf-check), ~40 s: chan at 1p1c 2p2c x "
+     "depth 1024 x pin single, none; kinds mutex lockfree urcu spsc; 8 reps of 0.3 s "
+     "after 0.05 s warm-up",
+     8, 0.3, 0.05, ci_grids},
+    {NULL, NULL, 0, 0, 0, NULL},
+};
 
 /* ---------------------------------------------------------------- parsing */
-
-static int err_msg(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int err_msg(char *err, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 enum num_kind {
 	NUM_COUNT,  /* integer >= 1 (threads, stages, reps) */
@@ -135,7 +131,7 @@ static const char *num_help(enum num_kind k)
 	case NUM_COUNT:
 		return "integers >= 1";
 	case NUM_DEPTH:
-		return "integers >= 0 or 'unbounded'";
+		return "integers >= 0, 'unbounded' or 'rendezvous'";
 	case NUM_NS:
 		return "integers >= 0 (ns)";
 	case NUM_SPIN:
@@ -158,7 +154,7 @@ static int parse_nums(const char *opt, const char *str, enum num_kind k, struct 
 	char buf[1024], *save = NULL, *item;
 
 	if (strlen(str) >= sizeof(buf))
-		return err_msg(err, n, "%s: list too long", opt);
+		return pb_einval(err, n, "%s: list too long", opt);
 	snprintf(buf, sizeof(buf), "%s", str);
 	out->n = 0;
 	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
@@ -168,10 +164,10 @@ static int parse_nums(const char *opt, const char *str, enum num_kind k, struct 
 
 		if (dots == NULL) {
 			if (!parse_one(item, k, &a))
-				return err_msg(err, n,
-					       "%s: bad value '%s' (valid: %s; ranges a..b, "
-					       "a..b*k, a..b+k)",
-					       opt, item, num_help(k));
+				return pb_einval(err, n,
+						 "%s: bad value '%s' (valid: %s; ranges a..b, "
+						 "a..b*k, a..b+k)",
+						 opt, item, num_help(k));
 			b = a;
 		} else {
 			char *op;
@@ -182,18 +178,18 @@ static int parse_nums(const char *opt, const char *str, enum num_kind k, struct 
 				geometric = *op == '*';
 				*op = '\0';
 				if (!parse_one(op + 1, NUM_RATE, &step))
-					return err_msg(err, n, "%s: bad step in range '%s..%s%c%s'",
-						       opt, item, dots + 2, geometric ? '*' : '+',
-						       op + 1);
+					return pb_einval(
+					    err, n, "%s: bad step in range '%s..%s%c%s'", opt, item,
+					    dots + 2, geometric ? '*' : '+', op + 1);
 			}
 			if (!parse_one(item, k, &a) || !parse_one(dots + 2, k, &b) || isinf(a) ||
 			    isinf(b) || a < 0 || b < a || (geometric && (a <= 0 || step <= 1)) ||
 			    (!geometric && step <= 0))
-				return err_msg(err, n,
-					       "%s: bad range '%s..%s' (valid: a..b with "
-					       "0 < a <= b, a..b*k with k > 1, a..b+k "
-					       "with k > 0; values %s)",
-					       opt, item, dots + 2, num_help(k));
+				return pb_einval(err, n,
+						 "%s: bad range '%s..%s' (valid: a..b with "
+						 "0 < a <= b, a..b*k with k > 1, a..b+k "
+						 "with k > 0; values %s)",
+						 opt, item, dots + 2, num_help(k));
 		}
 		for (double v = a; v <= b * (1 + 1e-12); v = geometric ? v * step : v + step) {
 			bool dup = false;
@@ -205,14 +201,15 @@ static int parse_nums(const char *opt, const char *str, enum num_kind k, struct 
 			if (dup)
 				continue;
 			if (out->n == PB_MAX_LIST)
-				return err_msg(err, n, "%s: more than %d values", opt, PB_MAX_LIST);
+				return pb_einval(err, n, "%s: more than %d values", opt,
+						 PB_MAX_LIST);
 			out->v[out->n++] = v;
 			if (a == b)
 				break;
 		}
 	}
 	if (out->n == 0)
-		return err_msg(err, n, "%s: empty list (valid: %s)", opt, num_help(k));
+		return pb_einval(err, n, "%s: empty list (valid: %s)", opt, num_help(k));
 	return 0;
 }
 
@@ -225,47 +222,104 @@ static void names_joined(const char *const *names, char *buf, size_t n)
 		len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "", *names);
 }
 
+static bool has_kind(const struct pb_subgrid *g, const char *kind)
+{
+	for (size_t k = 0; k < g->n_kinds; k++)
+		if (strcmp(g->kinds[k], kind) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * shares_channel - @kind of @r can run @pat with several threads on one channel: not a
+ * single-producer/single-consumer kind, and a runner that implements the pattern.
+ */
+static bool shares_channel(const struct pb_runner *r, const char *kind,
+			   const struct pl_pattern *pat)
+{
+	struct pl_chan_kind_info info;
+
+	return r->kind_info(kind, &info) == 0 && !info.spsc &&
+	       (r->supports == NULL || r->supports(pat));
+}
+
+/*
+ * add_class - every kind of every available runner ("all"), or those sharing a channel
+ * ("multi"), that @g does not have yet, in runner order.
+ */
+static int add_class(struct pb_subgrid *g, bool multi, char *err, size_t n)
+{
+	for (const struct pb_runner *const *r = pb_runners(); *r != NULL; r++) {
+		if (!pb_runner_available(*r))
+			continue;
+		for (const char *const *k = (*r)->kinds(); *k != NULL; k++) {
+			if (has_kind(g, *k) || (multi && !shares_channel(*r, *k, g->pat)))
+				continue;
+			if (g->n_kinds == PB_MAX_KINDS)
+				return pb_einval(err, n, "--chan: too many kinds");
+			g->kinds[g->n_kinds++] = *k; /* the runner's string: lives forever */
+		}
+	}
+	return 0;
+}
+
+/*
+ * parse_kinds - --chan LIST: kind names, 'all' (every kind that can run here), 'multi' (those
+ * several threads may share, for @g's pattern), -KIND (leave out a kind listed before).
+ */
 static int parse_kinds(const char *str, struct pb_subgrid *g, char *err, size_t n)
 {
-	const char *const *all = pl_chan_kinds();
 	char buf[512], *save = NULL, *item;
+	int e;
 
 	g->n_kinds = 0;
-	if (strcmp(str, "all") == 0) {
-		for (; *all != NULL && g->n_kinds < PB_MAX_KINDS; all++)
-			g->kinds[g->n_kinds++] = *all;
-		/* Go's own channels too, when patlab-go was built (go/gorun.c). */
-		if (g->n_kinds < PB_MAX_KINDS && pb_go_probe()->available)
-			g->kinds[g->n_kinds++] = PB_GO_KIND;
-		return 0;
-	}
 	snprintf(buf, sizeof(buf), "%s", str);
 	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
-		const char *const *k;
+		const char *name = item[0] == '-' ? item + 1 : item;
+		const struct pb_runner *const *r;
+		const char *const *k = NULL;
 
-		for (k = all; *k != NULL && strcmp(*k, item) != 0; k++)
-			;
-		if (*k == NULL && pb_kind_is_go(item)) {
-			if (g->n_kinds == PB_MAX_KINDS)
-				return err_msg(err, n, "--chan: too many kinds");
-			g->kinds[g->n_kinds++] = PB_GO_KIND; /* a string literal: lives forever */
+		if (strcmp(item, "all") == 0 || strcmp(item, "multi") == 0) {
+			if ((e = add_class(g, item[0] == 'm', err, n)) != 0)
+				return e;
 			continue;
 		}
-		if (*k == NULL) {
-			char valid[256];
+		for (r = pb_runners(); *r != NULL; r++) {
+			for (k = (*r)->kinds(); *k != NULL && strcmp(*k, name) != 0; k++)
+				;
+			if (*k != NULL)
+				break;
+		}
+		if (*r == NULL) {
+			char valid[256], others[256] = "";
+			size_t len = 0;
 
-			names_joined(all, valid, sizeof(valid));
-			return err_msg(err, n,
-				       "--chan: unknown channel kind '%s' (valid: %s, all; and go: "
-				       "Go's own channels, bench/go)",
-				       item, valid);
+			names_joined(pb_runner_lib.kinds(), valid, sizeof(valid));
+			for (r = pb_runners(); *r != NULL; r++)
+				if (*r != &pb_runner_lib && len < sizeof(others))
+					len += (size_t)snprintf(others + len, sizeof(others) - len,
+								"; and %s", (*r)->kinds_doc);
+			return pb_einval(
+			    err, n,
+			    "--chan: unknown channel kind '%s' (valid: %s, all, multi, "
+			    "-KIND%s)",
+			    name, valid, others);
+		}
+		if (item[0] == '-') {
+			size_t m = 0;
+
+			for (size_t i = 0; i < g->n_kinds; i++)
+				if (strcmp(g->kinds[i], name) != 0)
+					g->kinds[m++] = g->kinds[i];
+			g->n_kinds = m;
+			continue;
 		}
 		if (g->n_kinds == PB_MAX_KINDS)
-			return err_msg(err, n, "--chan: too many kinds");
-		g->kinds[g->n_kinds++] = *k; /* the registry's string: lives forever */
+			return pb_einval(err, n, "--chan: too many kinds");
+		g->kinds[g->n_kinds++] = *k; /* the runner's string: lives forever */
 	}
 	if (g->n_kinds == 0)
-		return err_msg(err, n, "--chan: empty list");
+		return pb_einval(err, n, "--chan: empty list");
 	return 0;
 }
 
@@ -281,18 +335,18 @@ static int parse_ratio(const char *str, struct pb_subgrid *g, char *err, size_t 
 
 		if (sscanf(item, "%u:%u%c", &p, &c, &tail) != 2 || p < 1 || c < 1 || p > 1024 ||
 		    c > 1024)
-			return err_msg(err, n,
-				       "--ratio: bad pair '%s' (valid: P:C with 1 <= P, C "
-				       "<= 1024, e.g. 1:1,4:1,1:4)",
-				       item);
+			return pb_einval(err, n,
+					 "--ratio: bad pair '%s' (valid: P:C with 1 <= P, C "
+					 "<= 1024, e.g. 1:1,4:1,1:4)",
+					 item);
 		if (g->n_topos == PB_MAX_LIST)
-			return err_msg(err, n, "--ratio: more than %d pairs", PB_MAX_LIST);
+			return pb_einval(err, n, "--ratio: more than %d pairs", PB_MAX_LIST);
 		g->prod[g->n_topos] = p;
 		g->cons[g->n_topos] = c;
 		g->n_topos++;
 	}
 	if (g->n_topos == 0)
-		return err_msg(err, n, "--ratio: empty list");
+		return pb_einval(err, n, "--ratio: empty list");
 	return 0;
 }
 
@@ -313,11 +367,11 @@ static int parse_policies(const char *str, struct pb_subgrid *g, char *err, size
 
 			if (valid != NULL)
 				names_joined(valid, names, sizeof(names));
-			return err_msg(err, n, "--policy: %s has no policy '%s' (valid: %s)",
-				       g->pat->name, item, names);
+			return pb_einval(err, n, "--policy: %s has no policy '%s' (valid: %s)",
+					 g->pat->name, item, names);
 		}
 		if (g->n_policies == PB_MAX_LIST)
-			return err_msg(err, n, "--policy: too many values");
+			return pb_einval(err, n, "--policy: too many values");
 		g->policies[g->n_policies++] = *v;
 	}
 	return 0;
@@ -330,14 +384,14 @@ static int parse_pins(const char *str, struct pb_nums *out, char *err, size_t n)
 
 	out->n = 0;
 	if (strlen(str) >= sizeof(buf))
-		return err_msg(err, n, "--pin: list too long");
+		return pb_einval(err, n, "--pin: list too long");
 	snprintf(buf, sizeof(buf), "%s", str);
 	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
 		enum pl_pin pin;
 		bool dup = false;
 
 		if (pl_pin_parse(item, &pin) != 0)
-			return err_msg(
+			return pb_einval(
 			    err, n, "--pin: unknown placement '%s' (valid: none, spread, single)",
 			    item);
 		for (size_t i = 0; i < out->n; i++)
@@ -346,253 +400,59 @@ static int parse_pins(const char *str, struct pb_nums *out, char *err, size_t n)
 			out->v[out->n++] = (double)pin;
 	}
 	if (out->n == 0)
-		return err_msg(err, n, "--pin: empty list (valid: none, spread, single)");
+		return pb_einval(err, n, "--pin: empty list (valid: none, spread, single)");
 	return 0;
 }
 
-/* ---------------------------------------------------------------- presets */
-
-static void nums_set(struct pb_nums *l, size_t n, const double *v)
-{
-	l->n = n;
-	memcpy(l->v, v, n * sizeof(*v));
-}
-
-static void topos_set(struct pb_subgrid *g, size_t n, const unsigned (*pc)[2])
-{
-	g->n_topos = n;
-	for (size_t i = 0; i < n; i++) {
-		g->prod[i] = pc[i][0];
-		g->cons[i] = pc[i][1];
-	}
-}
+/* ---------------------------------------------------------------- sub-grids */
 
 /* sub_default - one value per list: every kind, 1p1c, depth 64, no work, closed loop. */
 static void sub_default(struct pb_subgrid *g, const struct pl_pattern *pat)
 {
-	static const double one = 1, zero = 0, d64 = 64, spin_def = PL_SPIN_KIND_DEFAULT,
-			    pin_none = PL_PIN_NONE;
-	static const unsigned one_one[][2] = {{1, 1}};
 	char ignored[8];
 
 	memset(g, 0, sizeof(*g));
 	g->pat = pat;
 	parse_kinds("all", g, ignored, sizeof(ignored));
-	topos_set(g, 1, one_one);
-	nums_set(&g->depth, 1, &d64);
-	nums_set(&g->stages, 1, &one);
-	nums_set(&g->work, 1, &zero);
-	nums_set(&g->rate, 1, &zero);
-	nums_set(&g->spin, 1, &spin_def);
-	nums_set(&g->timeout, 1, &zero);
-	nums_set(&g->pin, 1, &pin_none);
+	g->n_topos = 1;
+	g->prod[0] = g->cons[0] = 1;
+	g->depth = (struct pb_nums){.n = 1, .v = {64}};
+	g->stages = (struct pb_nums){.n = 1, .v = {1}};
+	g->work = (struct pb_nums){.n = 1, .v = {0}};
+	g->rate = (struct pb_nums){.n = 1, .v = {0}};
+	g->spin = (struct pb_nums){.n = 1, .v = {PL_SPIN_KIND_DEFAULT}};
+	g->timeout = (struct pb_nums){.n = 1, .v = {0}};
+	g->pin = (struct pb_nums){.n = 1, .v = {PL_PIN_NONE}};
 	g->n_policies = 0; /* the pattern's default */
 }
 
 /*
- * preset_kinds - every kind that can run @g's pattern with several threads on one channel:
- * all registered kinds but the single-producer ones, and go when patlab-go is built and
- * implements the pattern. So a preset plans no point it knows will be skipped.
+ * parse_depths - --depth LIST, where 'rendezvous' is capacity 0 on the kinds that have a
+ * rendezvous only (elsewhere the point is left out rather than skipped).
  */
-static void preset_kinds(struct pb_subgrid *g)
+static int parse_depths(const char *str, struct pb_subgrid *g, char *err, size_t n)
 {
-	const struct pb_go_info *go = pb_go_probe();
-	char ignored[8];
-	size_t n = 0;
+	char buf[1024];
+	size_t len = 0;
 
-	parse_kinds("all", g, ignored, sizeof(ignored));
-	for (size_t k = 0; k < g->n_kinds; k++) {
-		struct pl_chan_kind_info info;
-		bool keep = true;
+	g->zero_rendezvous_only = false;
+	buf[0] = '\0';
+	if (strlen(str) >= sizeof(buf))
+		return pb_einval(err, n, "--depth: list too long");
+	for (const char *p = str; *p != '\0';) {
+		size_t k = strcspn(p, ",");
 
-		if (pb_kind_is_go(g->kinds[k])) {
-			keep = false;
-			for (size_t i = 0; i < go->n_patterns; i++)
-				keep |= strcmp(go->patterns[i], g->pat->name) == 0;
-		} else if (pl_chan_kind_info(g->kinds[k], &info) == 0 && info.spsc) {
-			keep = false;
+		if (k == strlen("rendezvous") && strncmp(p, "rendezvous", k) == 0) {
+			g->zero_rendezvous_only = true;
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len, "0");
+		} else {
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%.*s", (int)k, p);
 		}
-		if (keep)
-			g->kinds[n++] = g->kinds[k];
+		p += k;
+		if (*p == ',')
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%c", *p++);
 	}
-	g->n_kinds = n;
-}
-
-/* drop_kind - @g without the kind @name. */
-static void drop_kind(struct pb_subgrid *g, const char *name)
-{
-	size_t n = 0;
-
-	for (size_t k = 0; k < g->n_kinds; k++)
-		if (strcmp(g->kinds[k], name) != 0)
-			g->kinds[n++] = g->kinds[k];
-	g->n_kinds = n;
-}
-
-/* quick_pattern - the next sub-grid of the quick preset: @pat with every kind of preset_kinds. */
-static struct pb_subgrid *quick_pattern(struct pb_plan *plan, const char *pat,
-					const unsigned (*topos)[2], size_t n_topos)
-{
-	struct pb_subgrid *g = &plan->sub[plan->n_sub++];
-
-	sub_default(g, pl_pattern_find(pat));
-	preset_kinds(g);
-	topos_set(g, n_topos, topos);
-	return g;
-}
-
-/*
- * preset_quick - every pattern and every kind in about two minutes on 2 cores: the raw
- * workloads over topologies and depths (what lock-free vs lock-based is decided on), then each
- * pattern at the few points that tell its story (scripts/plot draws them): throughput against
- * workers, p99 with and without hedging, ordered against unordered stages, what each
- * backpressure policy refuses under and over capacity, cancel latency per way of waiting, and
- * shutdown latency against jobs in flight.
- */
-static void preset_quick(struct pb_plan *plan)
-{
-	static const unsigned topos[][2] = {{1, 1}, {2, 2}, {4, 1}, {16, 16}};
-	static const double depths[] = {0, 1, 64, 1024};
-	static const unsigned pool_topos[][2] = {{2, 1}, {2, 2}, {2, 4}};
-	static const unsigned fan_topo[][2] = {{4, 2}};
-	static const unsigned pipe_topo[][2] = {{1, 2}};
-	static const unsigned one_one[][2] = {{1, 1}};
-	static const unsigned cancel_topo[][2] = {{1, 4}};
-	static const unsigned inflight[][2] = {{1, 2}, {16, 2}, {64, 2}};
-	static const double d1 = 1, d16 = 16, three = 3, w2us = 2000, w10us = 10000,
-			    w100us = 100000, w1ms = 1000000, over = 1e6;
-	static const double bp_rates[] = {2.5e5, 1e6};
-	static const char *const fan_policies[] = {"all_bimodal", "hedged_bimodal"};
-	static const char *const pipe_policies[] = {"unordered", "ordered"};
-	static const char *const bp_policies[] = {"block", "drop_newest", "drop_oldest", "codel"};
-	static const char *const cancel_waits[] = {"wait", "poll"};
-	struct pb_subgrid *g;
-	char ignored[8];
-
-	plan->n_sub = 0;
-	g = &plan->sub[plan->n_sub++];
-	sub_default(g, pl_pattern_find("chan"));
-	topos_set(g, sizeof(topos) / sizeof(topos[0]), topos);
-	nums_set(&g->depth, sizeof(depths) / sizeof(depths[0]), depths);
-	g->zero_rendezvous_only = true;
-	g = &plan->sub[plan->n_sub++];
-	sub_default(g, pl_pattern_find("pingpong"));
-	nums_set(&g->depth, 1, &d1);
-
-	/* worker_pool: 10 us jobs from 2 producers to 1, 2, 4 workers (workers.svg). */
-	g = quick_pattern(plan, "worker_pool", pool_topos, 3);
-	nums_set(&g->work, 1, &w10us);
-	/* fanout_fanin: 4 callers, 2 backends of 1 ms (1% take 10 ms): hedging's p99. Not
-	 * shorter: Go's timers overshoot sub-millisecond sleeps (bench/go/fanout.go). */
-	g = quick_pattern(plan, "fanout_fanin", fan_topo, 1);
-	nums_set(&g->work, 1, &w1ms);
-	g->n_policies = 2;
-	memcpy(g->policies, fan_policies, sizeof(fan_policies));
-	/* pipeline: 3 stages of 2 us, the middle one 4x slower on 2 workers; order's cost. */
-	g = quick_pattern(plan, "pipeline", pipe_topo, 1);
-	nums_set(&g->stages, 1, &three);
-	nums_set(&g->depth, 1, &d16);
-	nums_set(&g->work, 1, &w2us);
-	g->n_policies = 2;
-	memcpy(g->policies, pipe_policies, sizeof(pipe_policies));
-	/* backpressure: a 0.5 M/s consumer offered half and twice that, per policy (lockfree),
-	 * then the other kinds at twice the capacity. */
-	g = quick_pattern(plan, "backpressure", one_one, 1);
-	parse_kinds("lockfree", g, ignored, sizeof(ignored));
-	nums_set(&g->work, 1, &w2us);
-	nums_set(&g->rate, 2, bp_rates);
-	g->n_policies = 4;
-	memcpy(g->policies, bp_policies, sizeof(bp_policies));
-	g = quick_pattern(plan, "backpressure", one_one, 1);
-	drop_kind(g, "lockfree");
-	nums_set(&g->work, 1, &w2us);
-	nums_set(&g->rate, 1, &over);
-	g->n_policies = 1;
-	g->policies[0] = bp_policies[1];
-	/* cancellation: 4 workers under one root, blocked in a receive (every kind), then in
-	 * pl_ctx_wait and a polling loop (no channel: one kind is enough). */
-	g = quick_pattern(plan, "cancellation", cancel_topo, 1);
-	nums_set(&g->depth, 1, &d1);
-	g->n_policies = 1;
-	g->policies[0] = "recv";
-	g = quick_pattern(plan, "cancellation", cancel_topo, 1);
-	parse_kinds("mutex", g, ignored, sizeof(ignored));
-	g->n_policies = 2;
-	memcpy(g->policies, cancel_waits, sizeof(cancel_waits));
-	/* graceful_shutdown: 1, 16, 64 jobs of 100 us in flight on 2 workers. */
-	g = quick_pattern(plan, "graceful_shutdown", inflight, 3);
-	nums_set(&g->work, 1, &w100us);
-
-	/* 117 live points x 3 reps x 0.3 s: about 110 s on 2 cores. */
-	plan->reps = 3;
-	plan->seconds = 0.25;
-	plan->warmup_s = 0.05;
-}
-
-static void preset_full(struct pb_plan *plan)
-{
-	static const unsigned topos[][2] = {{1, 1}, {2, 2}, {4, 1},  {1, 4},
-					    {4, 4}, {8, 8}, {16, 16}};
-	static const unsigned spin_topos[][2] = {{1, 1}, {4, 4}};
-	static const double depths[] = {0, 1, 4, 16, 64, 256, 1024, 4096};
-	static const double spins[] = {0, 1000, 10000, 50000, 200000};
-	static const double pp_depths[] = {0, 1, 64};
-	static const double d64 = 64;
-	struct pb_subgrid *g = &plan->sub[0];
-
-	sub_default(g, pl_pattern_find("chan"));
-	topos_set(g, sizeof(topos) / sizeof(topos[0]), topos);
-	nums_set(&g->depth, sizeof(depths) / sizeof(depths[0]), depths);
-	g->zero_rendezvous_only = true;
-	g = &plan->sub[1];
-	sub_default(g, pl_pattern_find("chan"));
-	topos_set(g, sizeof(spin_topos) / sizeof(spin_topos[0]), spin_topos);
-	nums_set(&g->depth, 1, &d64);
-	nums_set(&g->spin, sizeof(spins) / sizeof(spins[0]), spins);
-	g = &plan->sub[2];
-	sub_default(g, pl_pattern_find("pingpong"));
-	nums_set(&g->depth, sizeof(pp_depths) / sizeof(pp_depths[0]), pp_depths);
-	g->zero_rendezvous_only = true;
-	plan->n_sub = 3;
-	plan->reps = 5;
-	plan->seconds = 1.0;
-	plan->warmup_s = 0.2;
-}
-
-/*
- * preset_ci - the grid `patlab check` gates on in CI (scripts/perf-check; results/baseline/
- * README.md has the measurements behind it): chan at 1p1c and 2p2c, depth 1024, each point
- * twice:
- *   pin single: every thread on one CPU. The kind's send and receive paths, with the
- *     hand-offs batched by the deep channel and no cache line crossing cores: within a few
- *     percent from run to run and from hour to hour, so the gate can hold it to ~10-15%;
- *   pin none: the multi-core figure (cache-line traffic, wake-ups), which a shared VM moves by
- *     2-28x with its wake-up regime: only gross regressions can be told from that noise.
- * Shallow channels and pingpong are not gated (perf-ab, which runs both sides alternately,
- * handles them: give it --preset quick). Changing the grid invalidates results/baseline/ci.csv
- * (patlab check names the configurations that differ): refresh the baseline in the same
- * commit.
- */
-static void preset_ci(struct pb_plan *plan)
-{
-	/* patlab's own kinds, named: a kind added later (or Go's, when built) does not change
-	 * the gate's grid until the baseline is refreshed with it. */
-	static const char kinds[] = "mutex,lockfree,urcu,spsc";
-	static const unsigned topos[][2] = {{1, 1}, {2, 2}};
-	static const double d1024 = 1024, pins[] = {PL_PIN_SINGLE, PL_PIN_NONE};
-	struct pb_subgrid *g = &plan->sub[0];
-	char ignored[8];
-
-	sub_default(g, pl_pattern_find("chan"));
-	parse_kinds(kinds, g, ignored, sizeof(ignored));
-	topos_set(g, sizeof(topos) / sizeof(topos[0]), topos);
-	nums_set(&g->depth, 1, &d1024);
-	nums_set(&g->pin, 2, pins);
-	plan->n_sub = 1;
-	/* 14 live points (spsc has no 2p2c) x 8 reps x ~0.36 s: about 40 s on 2 cores. */
-	plan->reps = 8;
-	plan->seconds = 0.3;
-	plan->warmup_s = 0.05;
+	return parse_nums("--depth", buf, NUM_DEPTH, &g->depth, err, n);
 }
 
 /* ---------------------------------------------------------------- plan */
@@ -607,8 +467,8 @@ static int parse_count(const char *opt, const char *s, double lo, double hi, dou
 	v = strtod(s, &end);
 	if (*s == '\0' || errno != 0 || *end != '\0' || !(v >= lo && v <= hi) ||
 	    (integer && v != floor(v)))
-		return err_msg(err, n, "%s: bad value '%s' (valid: %s from %g to %g)", opt, s,
-			       integer ? "an integer" : "a number", lo, hi);
+		return pb_einval(err, n, "%s: bad value '%s' (valid: %s from %g to %g)", opt, s,
+				 integer ? "an integer" : "a number", lo, hi);
 	*out = v;
 	return 0;
 }
@@ -624,8 +484,8 @@ static void label_point(struct pb_point *pt)
 	len = (size_t)snprintf(b, n, "%s", pt->pat->name);
 	if (used & PL_PARAM_CHAN_KIND)
 		len += (size_t)snprintf(b + len, n - len, " %s", p->chan_kind);
-	if (pt->gomaxprocs > 0)
-		len += (size_t)snprintf(b + len, n - len, "(gomaxprocs=%u)", pt->gomaxprocs);
+	if (pt->procs > 0)
+		len += (size_t)snprintf(b + len, n - len, "(%s=%u)", pt->runner->procs, pt->procs);
 	if (used & (PL_PARAM_PRODUCERS | PL_PARAM_CONSUMERS))
 		len += (size_t)snprintf(b + len, n - len, " %up%uc", p->producers, p->consumers);
 	if (used & PL_PARAM_STAGES)
@@ -671,25 +531,23 @@ static int apply_overrides(const struct pb_opts *o, struct pb_subgrid *g, char *
 		    (e = parse_nums("--consumers", o->consumers, NUM_COUNT, &cs, err, n)))
 			return e;
 		if (ps.n * cs.n > PB_MAX_LIST)
-			return err_msg(err, n, "--producers x --consumers: more than %d pairs",
-				       PB_MAX_LIST);
+			return pb_einval(err, n, "--producers x --consumers: more than %d pairs",
+					 PB_MAX_LIST);
 		g->n_topos = 0;
 		for (size_t i = 0; i < ps.n; i++)
 			for (size_t j = 0; j < cs.n; j++) {
 				if (ps.v[i] > 1024 || cs.v[j] > 1024)
-					return err_msg(err, n,
-						       "--producers/--consumers: at most "
-						       "1024 threads each");
+					return pb_einval(err, n,
+							 "--producers/--consumers: at most "
+							 "1024 threads each");
 				g->prod[g->n_topos] = (unsigned)ps.v[i];
 				g->cons[g->n_topos] = (unsigned)cs.v[j];
 				g->n_topos++;
 			}
 	}
-	if (o->depth && (used & PL_PARAM_QUEUE_DEPTH)) {
-		if ((e = parse_nums("--depth", o->depth, NUM_DEPTH, &g->depth, err, n)))
-			return e;
-		g->zero_rendezvous_only = false; /* asked for: say why a kind cannot */
-	}
+	/* Depth 0 asked for as 0 (not 'rendezvous'): a kind without one says why it cannot. */
+	if (o->depth && (used & PL_PARAM_QUEUE_DEPTH) && (e = parse_depths(o->depth, g, err, n)))
+		return e;
 	if (o->stages && (used & PL_PARAM_STAGES) &&
 	    (e = parse_nums("--stages", o->stages, NUM_COUNT, &g->stages, err, n)))
 		return e;
@@ -713,59 +571,86 @@ static int apply_overrides(const struct pb_opts *o, struct pb_subgrid *g, char *
 	return 0;
 }
 
+/*
+ * The grid options: the command line's field and the parameter a pattern must read for the
+ * option to apply (0: every pattern; --ratio as --producers). @listed: in `patlab list`.
+ */
+static const struct grid_opt {
+	const char *name;
+	size_t offset;
+	unsigned bit;
+	bool listed;
+} grid_opts[] = {
+    {"--chan", offsetof(struct pb_opts, chan), PL_PARAM_CHAN_KIND, true},
+    {"--producers", offsetof(struct pb_opts, producers), PL_PARAM_PRODUCERS, true},
+    {"--consumers", offsetof(struct pb_opts, consumers), PL_PARAM_CONSUMERS, true},
+    {"--ratio", offsetof(struct pb_opts, ratio), PL_PARAM_PRODUCERS, false},
+    {"--stages", offsetof(struct pb_opts, stages), PL_PARAM_STAGES, true},
+    {"--depth", offsetof(struct pb_opts, depth), PL_PARAM_QUEUE_DEPTH, true},
+    {"--work-ns", offsetof(struct pb_opts, work), PL_PARAM_WORK_NS, true},
+    {"--rate", offsetof(struct pb_opts, rate), PL_PARAM_RATE, true},
+    {"--policy", offsetof(struct pb_opts, policy), PL_PARAM_POLICY, true},
+    {"--spin", offsetof(struct pb_opts, spin), PL_PARAM_SPIN, true},
+    {"--timeout-ns", offsetof(struct pb_opts, timeout), PL_PARAM_TIMEOUT, true},
+    {"--pin", offsetof(struct pb_opts, pin), 0, false},
+};
+
+static const char *grid_opt_value(const struct pb_opts *o, const struct grid_opt *g)
+{
+	const void *field = (const char *)o + g->offset; /* offsetof a const char * */
+
+	return *(const char *const *)field;
+}
+
+void pb_grid_options_print(unsigned params, FILE *f)
+{
+	for (size_t i = 0; i < sizeof(grid_opts) / sizeof(grid_opts[0]); i++)
+		if (grid_opts[i].listed && (params & grid_opts[i].bit))
+			fprintf(f, " %s", grid_opts[i].name);
+}
+
 /* Which given options does no chosen pattern read? Said once, so a typo'd intent shows. */
 static void note_ignored(const struct pb_opts *o, const struct pb_plan *plan)
 {
-	static const struct {
-		unsigned bit;
-		const char *name;
-	} opts[] = {
-	    {PL_PARAM_CHAN_KIND, "--chan"},	 {PL_PARAM_PRODUCERS, "--producers"},
-	    {PL_PARAM_CONSUMERS, "--consumers"}, {PL_PARAM_PRODUCERS, "--ratio"},
-	    {PL_PARAM_QUEUE_DEPTH, "--depth"},	 {PL_PARAM_STAGES, "--stages"},
-	    {PL_PARAM_WORK_NS, "--work-ns"},	 {PL_PARAM_RATE, "--rate"},
-	    {PL_PARAM_POLICY, "--policy"},	 {PL_PARAM_SPIN, "--spin"},
-	    {PL_PARAM_TIMEOUT, "--timeout-ns"},
-	};
-	const char *given[] = {o->chan, o->producers, o->consumers, o->ratio, o->depth,	 o->stages,
-			       o->work, o->rate,      o->policy,    o->spin,  o->timeout};
 	unsigned used = 0;
 
 	for (size_t i = 0; i < plan->n_sub; i++)
 		used |= plan->sub[i].pat->params;
-	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
-		if (given[i] != NULL && !(used & opts[i].bit))
+	for (size_t i = 0; i < sizeof(grid_opts) / sizeof(grid_opts[0]); i++)
+		if (grid_opts[i].bit != 0 && grid_opt_value(o, &grid_opts[i]) != NULL &&
+		    !(used & grid_opts[i].bit))
 			fprintf(stderr, "patlab: note: %s is ignored: no chosen pattern uses it\n",
-				opts[i].name);
+				grid_opts[i].name);
 }
 
 /* The dimensions of a sub-grid besides the kind: topology .. pin, see expand(). */
 #define PB_DIMS 9
 
 /*
- * add_go_points - the go point just added (the last one) gets the first --gomaxprocs value
- * (0: auto, min(online CPUs, the C workload's threads)), and one copy of it per further value:
- * one scenario, several go points, like kinds.
+ * add_procs_points - the point just added (the last one), whose runner takes a process-wide
+ * parallelism, gets the first --gomaxprocs value (0: auto, the runner's choice), and one copy
+ * of it per further value: one scenario, several points, like kinds.
  */
-static int add_go_points(struct pb_plan *plan, size_t *cap, char *err, size_t n)
+static int add_procs_points(struct pb_plan *plan, size_t *cap, char *err, size_t n)
 {
 	size_t tmpl = plan->n_points - 1;
 
-	for (size_t m = 0; m < plan->gomaxprocs.n; m++) {
+	for (size_t m = 0; m < plan->procs.n; m++) {
 		struct pb_point *pt;
-		double v = plan->gomaxprocs.v[m];
+		double v = plan->procs.v[m];
 
 		if (m > 0) {
 			if (plan->n_points >= 100000)
-				return err_msg(err, n, "the grid has more than 100000 points");
+				return pb_einval(err, n, "the grid has more than 100000 points");
 			if (plan->n_points == *cap) {
 				*cap *= 2;
-				plan->points = xrealloc(plan->points, *cap * sizeof(*plan->points));
+				plan->points =
+				    pb_xrealloc(plan->points, *cap * sizeof(*plan->points));
 			}
 			plan->points[plan->n_points++] = plan->points[tmpl];
 		}
 		pt = &plan->points[m > 0 ? plan->n_points - 1 : tmpl];
-		pt->gomaxprocs = v > 0 ? (unsigned)v : pb_go_auto_procs(pt->pat, &pt->p);
+		pt->procs = v > 0 ? (unsigned)v : pt->runner->auto_procs(pt->pat, &pt->p);
 		label_point(pt);
 	}
 	return 0;
@@ -775,24 +660,25 @@ static int add_go_points(struct pb_plan *plan, size_t *cap, char *err, size_t n)
 static int add_point(struct pb_plan *plan, const struct pb_subgrid *g, const size_t ix[PB_DIMS],
 		     size_t k, size_t scenario, size_t *cap, char *err, size_t n)
 {
+	const struct pb_runner *runner = pb_runner_of(g->pat, g->kinds[k]);
 	struct pl_chan_kind_info info;
 	struct pb_point *pt;
 	double depth = g->depth.v[ix[1]];
 
-	/* Presets ask for depth 0 only where it means something: kinds with rendezvous. */
+	/* --depth rendezvous: depth 0 only where it means something, kinds with a rendezvous. */
 	if (depth == 0 && g->zero_rendezvous_only && (g->pat->params & PL_PARAM_CHAN_KIND) &&
-	    !pb_kind_is_go(g->kinds[k]) && /* Go's unbuffered channels are rendezvous */
-	    (pl_chan_kind_info(g->kinds[k], &info) != 0 || !info.rendezvous))
+	    (runner->kind_info(g->kinds[k], &info) != 0 || !info.rendezvous))
 		return 0;
 	if (plan->n_points >= 100000)
-		return err_msg(err, n, "the grid has more than 100000 points");
+		return pb_einval(err, n, "the grid has more than 100000 points");
 	if (plan->n_points == *cap) {
 		*cap = *cap ? 2 * *cap : 64;
-		plan->points = xrealloc(plan->points, *cap * sizeof(*plan->points));
+		plan->points = pb_xrealloc(plan->points, *cap * sizeof(*plan->points));
 	}
 	pt = &plan->points[plan->n_points++];
 	memset(pt, 0, sizeof(*pt));
 	pt->pat = g->pat;
+	pt->runner = runner;
 	pt->scenario = scenario;
 	pl_params_init(&pt->p);
 	pt->p.chan_kind = g->kinds[k];
@@ -812,8 +698,8 @@ static int add_point(struct pb_plan *plan, const struct pb_subgrid *g, const siz
 	pt->p.seed = plan->seed;
 	pt->p.lat_sample = plan->lat_sample;
 	label_point(pt);
-	if ((g->pat->params & PL_PARAM_CHAN_KIND) && pb_kind_is_go(pt->p.chan_kind))
-		return add_go_points(plan, cap, err, n);
+	if (runner->procs != NULL)
+		return add_procs_points(plan, cap, err, n);
 	return 0;
 }
 
@@ -837,8 +723,8 @@ static int expand(struct pb_plan *plan, bool single, char *err, size_t n)
 		for (int d = 0; d < PB_DIMS; d++)
 			combos *= len[d];
 		if (single && combos * g->n_kinds != 1)
-			return err_msg(err, n,
-				       "run: one value per parameter (use sweep for lists)");
+			return pb_einval(err, n,
+					 "run: one value per parameter (use sweep for lists)");
 		for (size_t c = 0; c < combos; c++, scenario++) {
 			size_t ix[PB_DIMS], rest = c;
 
@@ -855,8 +741,176 @@ static int expand(struct pb_plan *plan, bool single, char *err, size_t n)
 		}
 	}
 	if (plan->n_points == 0)
-		return err_msg(err, n, "the grid is empty");
+		return pb_einval(err, n, "the grid is empty");
 	return 0;
+}
+
+/* ---------------------------------------------------------------- grids as text */
+
+/*
+ * The options of `patlab run` and `patlab sweep`: each fills a field of struct pb_opts, a
+ * string (the option's value) or, without a value, a bool. --help has no field.
+ */
+#define STR(field)  offsetof(struct pb_opts, field), required_argument, false
+#define FLAG(field) offsetof(struct pb_opts, field), no_argument, false
+#define NO_FIELD    SIZE_MAX
+
+static const struct opt_field {
+	const char *name;
+	size_t offset;
+	int has_arg;
+	bool sweep_only;
+} opt_fields[] = {
+    {"pattern", STR(pattern)},
+    {"chan", STR(chan)},
+    {"producers", STR(producers)},
+    {"consumers", STR(consumers)},
+    {"workers", STR(consumers)},
+    {"ratio", STR(ratio)},
+    {"depth", STR(depth)},
+    {"stages", STR(stages)},
+    {"work-ns", STR(work)},
+    {"rate", STR(rate)},
+    {"policy", STR(policy)},
+    {"spin", STR(spin)},
+    {"pin", STR(pin)},
+    {"dry-run", offsetof(struct pb_opts, dry_run), no_argument, true},
+    {"timeout-ns", STR(timeout)},
+    {"reps", STR(reps)},
+    {"warmup", STR(warmup)},
+    {"seconds", STR(seconds)},
+    {"messages", STR(messages)},
+    {"seed", STR(seed)},
+    {"out", STR(out)},
+    {"preset", offsetof(struct pb_opts, preset), required_argument, true},
+    {"quiet", FLAG(quiet)},
+    {"no-latency", FLAG(no_latency)},
+    {"lat-sample", STR(lat_sample)},
+    {"gomaxprocs", STR(gomaxprocs)},
+    {"help", NO_FIELD, no_argument, false},
+};
+
+#undef STR
+#undef FLAG
+
+#define N_OPTS (sizeof(opt_fields) / sizeof(opt_fields[0]))
+
+int pb_opts_parse(int argc, char **argv, bool sweep, struct pb_opts *o, char *err, size_t n)
+{
+	static struct option long_opts[N_OPTS + 1];
+	void *field;
+	int c;
+
+	for (size_t i = 0; i < N_OPTS; i++)
+		long_opts[i] =
+		    (struct option){opt_fields[i].name, opt_fields[i].has_arg, NULL, (int)i + 256};
+	memset(o, 0, sizeof(*o));
+	optind = 0; /* glibc: a full restart, argv may differ from the last call's */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
+		const struct opt_field *f = c >= 256 ? &opt_fields[c - 256] : NULL;
+
+		if (c == ':')
+			return pb_einval(err, n, "option '%s' needs a value", argv[optind - 1]);
+		if (f == NULL)
+			return pb_einval(err, n, "unknown option '%s'", argv[optind - 1]);
+		if (f->offset == NO_FIELD)
+			return 1;
+		/* As the messages always were: "--dry-run is ...", "run: --preset is ...". */
+		if (f->sweep_only && !sweep)
+			return pb_einval(err, n, "%s--%s is for sweep", f->has_arg ? "run: " : "",
+					 f->name);
+		field = (char *)o + f->offset; /* offsetof a const char * or a bool */
+		if (f->has_arg)
+			*(const char **)field = optarg;
+		else
+			*(bool *)field = true;
+	}
+	if (optind < argc)
+		return pb_einval(err, n, "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+int pb_grid_parse(const struct pl_pattern *pat, const char *grid, struct pb_subgrid *g, char *err,
+		  size_t n)
+{
+	char buf[1024], *argv[64], *save = NULL, why[512];
+	int argc = 0, e;
+	struct pb_opts o;
+
+	sub_default(g, pat);
+	if (strlen(grid) >= sizeof(buf))
+		return pb_einval(err, n, "%s grid '%s': too long", pat->name, grid);
+	snprintf(buf, sizeof(buf), "%s", grid);
+	argv[argc++] = "grid";
+	for (char *t = strtok_r(buf, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save)) {
+		if (argc == 63)
+			return pb_einval(err, n, "%s grid '%s': too many words", pat->name, grid);
+		argv[argc++] = t;
+	}
+	argv[argc] = NULL;
+	e = pb_opts_parse(argc, argv, true, &o, why, sizeof(why));
+	if (e > 0 || (e == 0 && (o.pattern || o.preset || o.gomaxprocs || o.reps || o.warmup ||
+				 o.seconds || o.messages || o.seed || o.lat_sample || o.out ||
+				 o.quiet || o.no_latency || o.dry_run)))
+		e = pb_einval(why, sizeof(why),
+			      "only grid options (--chan .. --pin) belong in a grid");
+	for (size_t i = 0; e == 0 && i < sizeof(grid_opts) / sizeof(grid_opts[0]); i++)
+		if (grid_opts[i].bit != 0 && grid_opt_value(&o, &grid_opts[i]) != NULL &&
+		    !(pat->params & grid_opts[i].bit))
+			e = pb_einval(why, sizeof(why), "%s does not read %s", pat->name,
+				      grid_opts[i].name);
+	if (e == 0)
+		e = apply_overrides(&o, g, why, sizeof(why));
+	if (e != 0)
+		return pb_einval(err, n, "%s grid '%s': %s", pat->name, grid, why);
+	return 0;
+}
+
+/* preset_grid - append @pat's sub-grid @grid of preset @ps to @plan. */
+static int preset_grid(struct pb_plan *plan, const struct pb_preset *ps,
+		       const struct pl_pattern *pat, const char *grid, char *err, size_t n)
+{
+	if (plan->n_sub == PB_MAX_SUB)
+		return pb_einval(err, n, "preset %s: more than %d sub-grids", ps->name, PB_MAX_SUB);
+	return pb_grid_parse(pat, grid, &plan->sub[plan->n_sub++], err, n);
+}
+
+/*
+ * preset_load - the sub-grids and settings of the preset @plan->preset: its own grids, or
+ * (quick) every pattern's, in registry order.
+ */
+static int preset_load(struct pb_plan *plan, char *err, size_t n)
+{
+	const struct pb_preset *ps;
+	const char *names[16];
+	char valid[256];
+	size_t k = 0;
+	int e = 0;
+
+	for (ps = pb_presets; ps->name != NULL && strcmp(ps->name, plan->preset) != 0; ps++)
+		if (k < 15)
+			names[k++] = ps->name;
+	if (ps->name == NULL) {
+		names[k] = NULL;
+		names_joined(names, valid, sizeof(valid));
+		return pb_einval(err, n, "--preset: unknown preset '%s' (valid: %s)", plan->preset,
+				 valid);
+	}
+	plan->reps = ps->reps;
+	plan->seconds = ps->seconds;
+	plan->warmup_s = ps->warmup_s;
+	plan->n_sub = 0;
+	for (const struct pl_pattern *const *p = pl_patterns(); ps->grids == NULL && *p; p++)
+		for (const char *const *q = (*p)->quick; q != NULL && *q != NULL && e == 0; q++)
+			e = preset_grid(plan, ps, *p, *q, err, n);
+	for (const struct pb_preset_grid *g = ps->grids; g != NULL && g->pattern && e == 0; g++) {
+		const struct pl_pattern *pat = pl_pattern_find(g->pattern);
+
+		e = pat ? preset_grid(plan, ps, pat, g->grid, err, n)
+			: pb_einval(err, n, "preset %s: no pattern %s", ps->name, g->pattern);
+	}
+	return e;
 }
 
 /*
@@ -889,12 +943,12 @@ static int parse_gomaxprocs(const struct pb_opts *o, struct pb_plan *plan, bool 
 	bool autov = false;
 	size_t len = 0;
 
-	plan->gomaxprocs.n = 1;
-	plan->gomaxprocs.v[0] = 0;
+	plan->procs.n = 1;
+	plan->procs.v[0] = 0;
 	if (o->gomaxprocs == NULL)
 		return 0;
 	if (strlen(o->gomaxprocs) >= sizeof(buf))
-		return err_msg(err, n, "--gomaxprocs: list too long");
+		return pb_einval(err, n, "--gomaxprocs: list too long");
 	snprintf(buf, sizeof(buf), "%s", o->gomaxprocs);
 	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
 		if (strcmp(item, "auto") == 0)
@@ -903,29 +957,28 @@ static int parse_gomaxprocs(const struct pb_opts *o, struct pb_plan *plan, bool 
 			len += (size_t)snprintf(rest + len, sizeof(rest) - len, "%s%s",
 						len ? "," : "", item);
 	}
-	plan->gomaxprocs.n = 0;
+	plan->procs.n = 0;
 	if (rest[0] != '\0') {
 		char why[512];
 
-		if (parse_nums("--gomaxprocs", rest, NUM_COUNT, &plan->gomaxprocs, why,
-			       sizeof(why)) != 0)
-			return err_msg(err, n, "%s; or 'auto'", why);
-		for (size_t i = 0; i < plan->gomaxprocs.n; i++)
-			if (plan->gomaxprocs.v[i] > 1024)
-				return err_msg(err, n, "--gomaxprocs: at most 1024");
+		if (parse_nums("--gomaxprocs", rest, NUM_COUNT, &plan->procs, why, sizeof(why)) !=
+		    0)
+			return pb_einval(err, n, "%s; or 'auto'", why);
+		for (size_t i = 0; i < plan->procs.n; i++)
+			if (plan->procs.v[i] > 1024)
+				return pb_einval(err, n, "--gomaxprocs: at most 1024");
 	}
 	if (autov) {
-		if (plan->gomaxprocs.n == PB_MAX_LIST)
-			return err_msg(err, n, "--gomaxprocs: more than %d values", PB_MAX_LIST);
-		memmove(&plan->gomaxprocs.v[1], &plan->gomaxprocs.v[0],
-			plan->gomaxprocs.n * sizeof(double));
-		plan->gomaxprocs.v[0] = 0;
-		plan->gomaxprocs.n++;
+		if (plan->procs.n == PB_MAX_LIST)
+			return pb_einval(err, n, "--gomaxprocs: more than %d values", PB_MAX_LIST);
+		memmove(&plan->procs.v[1], &plan->procs.v[0], plan->procs.n * sizeof(double));
+		plan->procs.v[0] = 0;
+		plan->procs.n++;
 	}
-	if (plan->gomaxprocs.n == 0)
-		return err_msg(err, n, "--gomaxprocs: empty list (valid: 'auto', integers >= 1)");
-	if (single && plan->gomaxprocs.n != 1)
-		return err_msg(err, n, "run: one value per parameter (use sweep for lists)");
+	if (plan->procs.n == 0)
+		return pb_einval(err, n, "--gomaxprocs: empty list (valid: 'auto', integers >= 1)");
+	if (single && plan->procs.n != 1)
+		return pb_einval(err, n, "run: one value per parameter (use sweep for lists)");
 	return 0;
 }
 
@@ -943,15 +996,8 @@ int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, cha
 		plan->reps = 1;
 		plan->seconds = 1.0;
 		plan->warmup_s = 0.1;
-	} else if (strcmp(plan->preset, "quick") == 0) {
-		preset_quick(plan);
-	} else if (strcmp(plan->preset, "full") == 0) {
-		preset_full(plan);
-	} else if (strcmp(plan->preset, "ci") == 0) {
-		preset_ci(plan);
-	} else {
-		return err_msg(err, n, "--preset: unknown preset '%s' (valid: quick, full, ci)",
-			       plan->preset);
+	} else if ((e = preset_load(plan, err, n)) != 0) {
+		return e;
 	}
 
 	/* --pattern: keep the preset's sub-grids of those patterns; others get the default. */
@@ -982,17 +1028,17 @@ int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, cha
 					names[k++] = (*pp)->name;
 				names[k] = NULL;
 				names_joined(names, valid, sizeof(valid));
-				return err_msg(err, n,
-					       "--pattern: unknown pattern '%s' (valid: %s, "
-					       "all)",
-					       item, valid);
+				return pb_einval(err, n,
+						 "--pattern: unknown pattern '%s' (valid: %s, "
+						 "all)",
+						 item, valid);
 			}
 		}
 		if (plan->n_sub == 0)
-			return err_msg(err, n, "--pattern: empty list");
+			return pb_einval(err, n, "--pattern: empty list");
 	}
 	if (o->ratio && (o->producers || o->consumers))
-		return err_msg(err, n, "--ratio cannot be combined with --producers/--consumers");
+		return pb_einval(err, n, "--ratio cannot be combined with --producers/--consumers");
 	for (size_t s = 0; s < plan->n_sub; s++) {
 		/* `run` measures one point: without --chan, the default kind (mutex), not all. */
 		if (single && o->chan == NULL)
@@ -1006,7 +1052,7 @@ int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, cha
 		plan->reps = (unsigned)v;
 	}
 	if (o->seconds && o->messages)
-		return err_msg(err, n, "--seconds and --messages exclude each other");
+		return pb_einval(err, n, "--seconds and --messages exclude each other");
 	if (o->seconds) {
 		if ((e = parse_count("--seconds", o->seconds, 0.001, 3600, &v, false, err, n)))
 			return e;
@@ -1030,10 +1076,11 @@ int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, cha
 	if (o->lat_sample && strcmp(o->lat_sample, "auto") != 0) {
 		if (parse_count("--lat-sample", o->lat_sample, 1, 1099511627776.0, &v, true, err,
 				n) != 0)
-			return err_msg(err, n,
-				       "--lat-sample: bad value '%s' (valid: auto, or an integer N "
-				       "from 1 to 2^40: time one message in N)",
-				       o->lat_sample);
+			return pb_einval(
+			    err, n,
+			    "--lat-sample: bad value '%s' (valid: auto, or an integer N "
+			    "from 1 to 2^40: time one message in N)",
+			    o->lat_sample);
 		plan->lat_sample = (uint64_t)v;
 	}
 	note_ignored(o, plan);
@@ -1043,7 +1090,7 @@ int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, cha
 		bool any = false;
 
 		for (size_t i = 0; i < plan->n_points && !any; i++)
-			any = plan->points[i].gomaxprocs > 0;
+			any = plan->points[i].procs > 0;
 		if (!any)
 			fprintf(stderr, "patlab: note: --gomaxprocs is ignored: no go points (add "
 					"--chan ...,go)\n");
@@ -1078,7 +1125,6 @@ static void fill_row(struct pb_row *w, const struct pb_point *pt, unsigned rep,
 {
 	const struct pl_params *p = &pt->p;
 	unsigned used = pt->pat->params;
-	size_t len = 0;
 
 	pb_utc_now(w->timestamp, sizeof(w->timestamp));
 	snprintf(w->pattern, sizeof(w->pattern), "%s", pt->pat->name);
@@ -1111,14 +1157,8 @@ static void fill_row(struct pb_row *w, const struct pb_point *pt, unsigned rep,
 	w->dropped = r->dropped;
 	w->rejected = r->rejected;
 	w->lost = r->lost;
-	snprintf(w->extras, sizeof(w->extras), "-");
-	for (unsigned i = 0; i < r->n_extras && len < sizeof(w->extras); i++)
-		len += (size_t)snprintf(w->extras + len, sizeof(w->extras) - len, "%s%s=%.6g",
-					i ? ";" : "", r->extras[i].name, r->extras[i].value);
-	/* ';' separates extras; only the names and numbers could carry anything else. */
-	for (char *c = w->extras; *c; c++)
-		if (*c == ',' || *c == '"' || *c == '\n')
-			*c = ' ';
+	for (unsigned i = 0; i < r->n_extras; i++)
+		pb_row_add_extra(w, r->extras[i].name, r->extras[i].value);
 }
 
 static void progress(bool tty, size_t done, size_t total, double eta, unsigned rep, unsigned reps,
@@ -1134,19 +1174,24 @@ static void progress(bool tty, size_t done, size_t total, double eta, unsigned r
 	fflush(stderr);
 }
 
-/* is_go_point - run by patlab-go (go/gorun.c), not through the pattern vtable. */
-static bool is_go_point(const struct pb_point *pt)
-{
-	return (pt->pat->params & PL_PARAM_CHAN_KIND) && pb_kind_is_go(pt->p.chan_kind);
-}
-
-/* point_check - can @pt run (the pattern's pure check, or go's): 0, or -errno with @r->why. */
+/* point_check - can @pt run (its runner's check): 0, or -errno with @r->why. */
 static int point_check(const struct pb_point *pt, struct pl_result *r)
 {
 	pl_result_init(r, NULL);
-	return is_go_point(pt)	? pb_go_check(pt, r)
-	       : pt->pat->check ? pt->pat->check(&pt->p, r)
-				: pl_pattern_check_params(pt->pat, &pt->p, 1, 1, r);
+	return pt->runner->check(pt->pat, &pt->p, r);
+}
+
+/* spawn_note - a runner's process start-up, for meta.json. */
+static void spawn_note(struct pb_run *run, double ms)
+{
+	if (isnan(ms))
+		return;
+	if (run->spawns == 0 || ms < run->spawn_ms_min)
+		run->spawn_ms_min = ms;
+	if (ms > run->spawn_ms_max)
+		run->spawn_ms_max = ms;
+	run->spawn_ms_sum += ms;
+	run->spawns++;
 }
 
 void pb_plan_print(const struct pb_plan *plan, FILE *f)
@@ -1223,7 +1268,7 @@ int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 				struct pb_point *pt = &plan->points[g0 + (j + rep) % (g1 - g0)];
 				struct pl_result r;
 				char tail[160], a[32], b[32], c[32];
-				double elapsed, eta;
+				double elapsed, eta, spawn_ms = NAN;
 				int e;
 
 				if (pt->skip)
@@ -1241,8 +1286,9 @@ int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 				if (hist != NULL)
 					pl_hist_reset(hist);
 				pl_result_init(&r, hist);
-				e = is_go_point(pt) ? pb_go_run(pt, &r, run)
-						    : pl_pattern_run(pt->pat, &pt->p, &r);
+				e = pt->runner->run(pt->pat, &pt->p, pt->procs, &r, &spawn_ms);
+				if (e == 0)
+					spawn_note(run, spawn_ms);
 				if (e != 0) {
 					pt->skip = true;
 					total -= plan->reps - rep;

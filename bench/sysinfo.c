@@ -32,13 +32,6 @@
 #define SANITIZED_BY_COMPILER 0
 #endif
 
-void pb_field_clean(char *s)
-{
-	for (; *s != '\0'; s++)
-		if (*s == ',' || *s == '"' || *s == ';' || *s == '\n' || *s == '\r' || *s == '\t')
-			*s = ' ';
-}
-
 void pb_utc_now(char *buf, size_t n)
 {
 	struct timespec ts;

@@ -2,13 +2,13 @@
 /*
  * The "go" kind: Go's own channels, measured by bench/go/patlab-go in the same sweep.
  *
- * A point whose kind is "go" is not run through the pattern vtable (Go's channels are not a
- * C kind): pb_go_run() forks and execs patlab-go once per point and repetition with the
- * point's parameters on its command line, waits for it, and turns its result block
- * (bench/go/main.go documents it) into a struct pl_result that fill_row() stores like any
- * other, so the CSV writer, its schema and the summary stay the C side's alone. The latency
- * comes back as the histogram itself (its non-empty buckets, exact count, sum, min and max),
- * merged into the caller's pl_hist: the percentiles in a Go row are computed by the same
+ * The go runner (runner.h): a point whose kind is "go" is not run through the pattern vtable
+ * (Go's channels are not a C kind): go_run() forks and execs patlab-go once per point and
+ * repetition with the point's parameters on its command line, waits for it, and turns its
+ * result block (bench/go/main.go documents it) into a struct pl_result that the sweep stores
+ * like any other, so the CSV writer, its schema and the summary stay the C side's alone. The
+ * latency comes back as the histogram itself (its non-empty buckets, exact count, sum, min and
+ * max), merged into the caller's pl_hist: the percentiles in a Go row are computed by the same
  * pl_hist_summarize() as every C row (and Go's port of the bucketing is checked against C's by
  * tests/go/test_go_hist.c).
  *
@@ -20,21 +20,22 @@
  * a signal ignored at exec ignored); a child that outlives its deadline is killed.
  *
  * GOMAXPROCS: by default the C side's thread budget for that point, min(online CPUs, the
- * threads the C workload runs) (pb_go_threads()), so Go may run as many goroutines in
+ * threads the C workload runs) (struct pl_pattern.threads), so Go may run as many goroutines in
  * parallel as the C kinds run threads in parallel; `--gomaxprocs LIST` sweeps it instead.
  * The value in effect is in every Go row's extras (gomaxprocs=N).
  *
  * Where the binary is: $PATLAB_GO if set, else go/patlab-go beside this executable (the build
- * tree's layout: bench/patlab and bench/go/patlab-go). Probed once (pb_go_probe()); without it
+ * tree's layout: bench/patlab and bench/go/patlab-go). Probed once (go_probe()); without it
  * every go point is skipped with the reason, and `--chan all` leaves go out.
  *
  * Everything here runs on the main thread, between points.
  */
-#include "bench.h"
+#include "runner.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -47,14 +48,20 @@
 #define GO_PROTOCOL   1
 #define GO_PROBE_NS   (10 * INT64_C(1000000000))
 #define GO_MAX_OUTPUT (1u << 20)
+#define GO_PATTERNS   16
 
-static struct pb_go_info go_info;
+/* struct go_info - patlab-go, as probed once: where, which Go, which workloads. */
+struct go_info {
+	bool available;
+	char path[PATH_MAX];
+	char version[64]; /* e.g. "go1.19.8" */
+	char why[384];	  /* when not available: why, and what to do */
+	size_t n_patterns;
+	char patterns[GO_PATTERNS][32];
+};
+
+static struct go_info go_info;
 static bool go_probed;
-
-bool pb_kind_is_go(const char *kind)
-{
-	return kind != NULL && strcmp(kind, PB_GO_KIND) == 0;
-}
 
 static int why(struct pl_result *r, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -203,9 +210,10 @@ static void go_path(char *buf, size_t n)
 	snprintf(buf, n, "%.*s/go/patlab-go", (int)sizeof(exe) - 64, exe);
 }
 
-const struct pb_go_info *pb_go_probe(void)
+/* go_probe - find and ask patlab-go (once; later calls return the same answer). */
+static const struct go_info *go_probe(void)
 {
-	struct pb_go_info *g = &go_info;
+	struct go_info *g = &go_info;
 	char *out = NULL, *save = NULL, *line;
 	char *argv[3];
 	int status = 0, proto = 0, e;
@@ -242,7 +250,7 @@ const struct pb_go_info *pb_go_probe(void)
 		free(out);
 		return g;
 	}
-	for (line = strtok_r(out, "\n", &save); line != NULL && g->n_patterns < PB_GO_PATTERNS;
+	for (line = strtok_r(out, "\n", &save); line != NULL && g->n_patterns < GO_PATTERNS;
 	     line = strtok_r(NULL, "\n", &save))
 		snprintf(g->patterns[g->n_patterns++], sizeof(g->patterns[0]), "%s", line);
 	free(out);
@@ -250,60 +258,89 @@ const struct pb_go_info *pb_go_probe(void)
 	return g;
 }
 
-static unsigned umin(unsigned a, unsigned b)
+static const char *const go_kind_names[] = {"go", NULL};
+
+static const char *const *go_kinds(void)
 {
-	return a < b ? a : b;
+	return go_kind_names;
 }
 
-unsigned pb_go_threads(const struct pl_pattern *pat, const struct pl_params *p)
+static bool go_available(void)
 {
-	const unsigned P = p->producers, C = p->consumers;
-
-	if (strcmp(pat->name, "pingpong") == 0)
-		return 2;
-	if (strcmp(pat->name, "pipeline") == 0) /* producers, stages, the bottleneck's, the sink */
-		return P + (p->stages - 1) + C + 1;
-	if (strcmp(pat->name, "fanout_fanin") == 0) /* producers and their backends' pool(s) */
-		return P +
-		       P * C *
-			   (p->policy != NULL && strncmp(p->policy, "allhedged", 9) == 0 ? 3 : 1);
-	return P + C; /* chan, worker_pool: producers and consumers (workers) */
+	return go_probe()->available;
 }
 
-unsigned pb_go_auto_procs(const struct pl_pattern *pat, const struct pl_params *p)
+/* Go's channels: unbuffered (capacity 0) is a rendezvous; no unbounded channel; no spin. */
+static int go_kind_info(const char *kind, struct pl_chan_kind_info *out)
+{
+	if (strcmp(kind, go_kind_names[0]) != 0)
+		return -EINVAL;
+	*out = (struct pl_chan_kind_info){
+	    .name = go_kind_names[0],
+	    .summary = "Go's own channels, goroutines for threads: bench/go/patlab-go",
+	    .rendezvous = true,
+	};
+	return 0;
+}
+
+static bool go_supports(const struct pl_pattern *pat)
+{
+	const struct go_info *g = go_probe();
+
+	for (size_t i = 0; i < g->n_patterns; i++)
+		if (strcmp(g->patterns[i], pat->name) == 0)
+			return true;
+	return false;
+}
+
+static void go_list(FILE *f)
+{
+	const struct go_info *g = go_probe();
+
+	fprintf(f,
+		"  %-10s Go's own channels (%s), goroutines for threads: bench/go/patlab-go\n"
+		"  %-10s capacities: 0 (unbuffered), 1..; GOMAXPROCS: --gomaxprocs; %s\n",
+		go_kind_names[0], g->available ? g->version : "not built", "",
+		g->available ? "'--chan all' includes it" : g->why);
+}
+
+/* go_auto_procs - the default GOMAXPROCS: min(online CPUs, the C workload's threads). */
+static unsigned go_auto_procs(const struct pl_pattern *pat, const struct pl_params *p)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned t = pb_go_threads(pat, p);
+	unsigned t = pb_pattern_threads(pat, p);
 
 	if (cpus < 1)
 		cpus = 1;
-	t = umin(t, (unsigned)cpus);
+	if (t > (unsigned)cpus)
+		t = (unsigned)cpus;
 	return t < 1 ? 1 : t;
 }
 
-int pb_go_check(const struct pb_point *pt, struct pl_result *r)
+/*
+ * go_check - can the point run: patlab-go present, the pattern one of its, a bounded depth,
+ * and the checks every pattern shares. 0, or -ENOTSUP / -EINVAL with @r->why.
+ */
+static int go_check(const struct pl_pattern *pat, const struct pl_params *p, struct pl_result *r)
 {
-	const struct pb_go_info *g = pb_go_probe();
-	struct pl_pattern generic = *pt->pat;
-	bool found = false;
+	const struct go_info *g = go_probe();
+	struct pl_pattern generic = *pat;
 
 	if (!g->available)
 		return why(r, -ENOTSUP, "%s", g->why);
-	for (size_t i = 0; i < g->n_patterns && !found; i++)
-		found = strcmp(g->patterns[i], pt->pat->name) == 0;
-	if (!found)
+	if (!go_supports(pat))
 		return why(r, -ENOTSUP, "go: patlab-go does not implement the %s pattern",
-			   pt->pat->name);
-	if (pt->p.queue_depth == PL_CHAN_UNBOUNDED)
+			   pat->name);
+	if (p->queue_depth == PL_CHAN_UNBOUNDED)
 		return why(r, -ENOTSUP, "go: Go channels have no unbounded capacity");
-	if (pt->p.pin == PL_PIN_SPREAD)
+	if (p->pin == PL_PIN_SPREAD)
 		return why(r, -ENOTSUP,
 			   "go: --pin spread places threads, and Go's scheduler moves goroutines "
 			   "between its threads (pin none and single apply)");
 	/* The checks every pattern shares, less the C kind's (Go's are not in the registry);
 	 * patlab-go checks the pattern's own limits and skips or fails the point itself. */
 	generic.params &= ~(unsigned)PL_PARAM_CHAN_KIND;
-	return pl_pattern_check_params(&generic, &pt->p, 1, 1, r);
+	return pl_pattern_check_params(&generic, p, 1, 1, r);
 }
 
 /*
@@ -429,10 +466,15 @@ static int parse_result(char *out, struct pl_result *r, int64_t *start_ns)
 	return 0;
 }
 
-int pb_go_run(const struct pb_point *pt, struct pl_result *r, struct pb_run *run)
+/*
+ * go_run - run the point once in a patlab-go process and fill @r as pl_pattern_run() would
+ * (@r->latency, when not NULL, receives the histogram; the extras start with gomaxprocs).
+ * *@spawn_ms: patlab-go's start-up (exec -> main), NAN when it did not say.
+ */
+static int go_run(const struct pl_pattern *pat, const struct pl_params *p, unsigned procs,
+		  struct pl_result *r, double *spawn_ms)
 {
-	const struct pb_go_info *g = pb_go_probe();
-	const struct pl_params *p = &pt->p;
+	const struct go_info *g = go_probe();
 	char a[16][48], depth[32], *argv[40], *out = NULL;
 	const char *policy = p->policy;
 	int64_t start_ns = 0, limit;
@@ -441,7 +483,7 @@ int pb_go_run(const struct pb_point *pt, struct pl_result *r, struct pb_run *run
 	if (!g->available)
 		return why(r, -ENOTSUP, "%s", g->why);
 	if (policy == NULL)
-		policy = pt->pat->policies != NULL ? pt->pat->policies[0] : "-";
+		policy = pat->policies != NULL ? pat->policies[0] : "-";
 	if (p->queue_depth == PL_CHAN_UNBOUNDED)
 		snprintf(depth, sizeof(depth), "unbounded");
 	else
@@ -457,12 +499,12 @@ int pb_go_run(const struct pb_point *pt, struct pl_result *r, struct pb_run *run
 	snprintf(a[8], sizeof(a[8]), "%.17g", p->warmup_s);
 	snprintf(a[9], sizeof(a[9]), "%llu", (unsigned long long)p->seed);
 	snprintf(a[10], sizeof(a[10]), "-latency=%s", r->latency != NULL ? "true" : "false");
-	snprintf(a[11], sizeof(a[11]), "%u", pt->gomaxprocs);
+	snprintf(a[11], sizeof(a[11]), "%u", procs);
 	snprintf(a[13], sizeof(a[13]), "%llu", (unsigned long long)p->lat_sample);
 	argv[argc++] = (char *)g->path;
 	argv[argc++] = "run";
 	argv[argc++] = "-pattern";
-	argv[argc++] = (char *)pt->pat->name;
+	argv[argc++] = (char *)pat->name;
 #define ARG(flag, val)                                                                             \
 	do {                                                                                       \
 		argv[argc++] = flag;                                                               \
@@ -511,15 +553,72 @@ int pb_go_run(const struct pb_point *pt, struct pl_result *r, struct pb_run *run
 			WEXITSTATUS(status));
 	if (e != 0)
 		return e;
-	if (start_ns > 0) {
-		double ms = (double)start_ns / 1e6;
-
-		if (run->go_runs == 0 || ms < run->go_start_ms_min)
-			run->go_start_ms_min = ms;
-		if (ms > run->go_start_ms_max)
-			run->go_start_ms_max = ms;
-		run->go_start_ms_sum += ms;
-		run->go_runs++;
-	}
+	*spawn_ms = start_ns > 0 ? (double)start_ns / 1e6 : NAN;
 	return 0;
 }
+
+/*
+ * go_meta - meta.json's "go" object: patlab-go (binary, Go version), GOMAXPROCS as asked for
+ * and the values the Go rows ran with (their first extra, row by row), and patlab-go's
+ * process start-up (exec -> main), which happens before its start gate, outside the window.
+ */
+static void go_meta(const struct pb_run *run, struct pb_buf *b)
+{
+	const struct go_info *g = go_probe();
+	unsigned used[64];
+	size_t n_used = 0, go_rows = 0;
+
+	for (size_t i = 0; i < run->n_rows; i++) {
+		const struct pb_row *w = &run->rows[i];
+		double v;
+		bool seen = false;
+
+		if (strcmp(w->kind, go_kind_names[0]) != 0)
+			continue;
+		go_rows++;
+		if (!pb_row_extra(w, pb_runner_go.procs, &v))
+			continue;
+		for (size_t k = 0; k < n_used && !seen; k++)
+			seen = used[k] == (unsigned)v;
+		if (!seen && n_used < sizeof(used) / sizeof(used[0]))
+			used[n_used++] = (unsigned)v;
+	}
+	pb_buf_printf(b, "  \"go\": {\n    \"available\": %s,\n    \"binary\": ",
+		      g->available ? "true" : "false");
+	pb_json_str(b, g->path);
+	pb_buf_printf(b, ",\n    \"version\": ");
+	pb_json_str(b, g->available ? g->version : "none");
+	if (!g->available) {
+		pb_buf_printf(b, ",\n    \"why\": ");
+		pb_json_str(b, g->why);
+	}
+	pb_buf_printf(b, ",\n    \"gomaxprocs\": ");
+	pb_json_str(b, run->procs[0] ? run->procs : "auto");
+	pb_buf_printf(b, ",\n    \"gomaxprocs_auto\": ");
+	pb_json_str(b, "min(online cpus, the threads the C workload runs for the point)");
+	pb_buf_printf(b, ",\n    \"gomaxprocs_used\": [");
+	for (size_t k = 0; k < n_used; k++)
+		pb_buf_printf(b, "%s%u", k ? ", " : "", used[k]);
+	pb_buf_printf(b, "],\n    \"rows\": %zu,\n    \"runs\": %zu", go_rows, run->spawns);
+	if (run->spawns > 0)
+		pb_buf_printf(
+		    b, ",\n    \"start_ms\": {\"min\": %.3f, \"mean\": %.3f, \"max\": %.3f}",
+		    run->spawn_ms_min, run->spawn_ms_sum / (double)run->spawns, run->spawn_ms_max);
+	pb_buf_printf(b, "\n  },\n");
+}
+
+const struct pb_runner pb_runner_go = {
+    .name = "go",
+    .peer = true,
+    .procs = "gomaxprocs",
+    .kinds_doc = "go: Go's own channels, bench/go",
+    .kinds = go_kinds,
+    .available = go_available,
+    .kind_info = go_kind_info,
+    .supports = go_supports,
+    .list = go_list,
+    .check = go_check,
+    .run = go_run,
+    .auto_procs = go_auto_procs,
+    .meta = go_meta,
+};

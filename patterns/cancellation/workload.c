@@ -551,6 +551,14 @@ static int cancel_run(void *state, struct pl_result *r)
 	return 0;
 }
 
+/* 4 workers under one root, blocked in a receive (every kind), then in pl_ctx_wait and a
+ * polling loop (no channel: one kind is enough). */
+static const char *const cancel_quick[] = {
+    "--chan multi --consumers 4 --depth 1 --policy recv",
+    "--chan mutex --consumers 4 --policy wait,poll",
+    NULL,
+};
+
 const struct pl_pattern pl__pattern_cancellation = {
     .name = "cancellation",
     .summary = "cancel a context tree (depth = stages, fan-out = consumers), a worker blocked "
@@ -562,4 +570,7 @@ const struct pl_pattern pl__pattern_cancellation = {
     .setup = cancel_setup,
     .run = cancel_run,
     .teardown = cancel_teardown,
+    .throughput = "M workers stopped/s",
+    .latency = "cancel to each worker stopped",
+    .quick = cancel_quick,
 };

@@ -257,6 +257,9 @@ static int gs_run(void *state, struct pl_result *r)
 	return 0;
 }
 
+/* 1, 16, 64 jobs of 100 us in flight on 2 workers. */
+static const char *const gs_quick[] = {"--chan multi --ratio 1:2,16:2,64:2 --work-ns 100000", NULL};
+
 const struct pl_pattern pl__pattern_graceful_shutdown = {
     .name = "graceful_shutdown",
     .summary = "pool shutdown latency (stop -> fully stopped) against jobs in flight; "
@@ -268,4 +271,7 @@ const struct pl_pattern pl__pattern_graceful_shutdown = {
     .setup = gs_setup,
     .run = gs_run,
     .teardown = gs_teardown,
+    .throughput = "M shutdowns/s",
+    .latency = "stop to fully stopped",
+    .quick = gs_quick,
 };

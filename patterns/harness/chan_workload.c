@@ -734,6 +734,13 @@ static int pingpong_setup(const struct pl_params *p, void **state, struct pl_res
 	return err != 0 ? err : wl_setup(p, state, r, true);
 }
 
+/* Topologies x depths (lock-free against lock-based is decided here); depth 0 on the kinds
+ * with a rendezvous only. */
+static const char *const chan_quick[] = {
+    "--ratio 1:1,2:2,4:1,16:16 --depth rendezvous,1,64,1024",
+    NULL,
+};
+
 const struct pl_pattern pl__pattern_chan = {
     .name = "chan",
     .summary = "P producers -> one channel -> C consumers; sampled messages timed send to receive",
@@ -744,7 +751,19 @@ const struct pl_pattern pl__pattern_chan = {
     .setup = chan_setup,
     .run = wl_run,
     .teardown = wl_teardown,
+    .throughput = "M msg/s",
+    .latency = "send to receive",
+    .quick = chan_quick,
 };
+
+/* One pinger and one ponger. */
+static unsigned pingpong_threads(const struct pl_params *p)
+{
+	(void)p;
+	return 2;
+}
+
+static const char *const pingpong_quick[] = {"--depth 1", NULL};
 
 const struct pl_pattern pl__pattern_pingpong = {
     .name = "pingpong",
@@ -755,4 +774,8 @@ const struct pl_pattern pl__pattern_pingpong = {
     .setup = pingpong_setup,
     .run = wl_run,
     .teardown = wl_teardown,
+    .throughput = "round trips in M/s",
+    .latency = "round trip",
+    .threads = pingpong_threads,
+    .quick = pingpong_quick,
 };

@@ -546,6 +546,18 @@ static int pipe_run(void *state, struct pl_result *r)
 	return 0;
 }
 
+/* The producers, the stages, the bottleneck's workers and the sink. */
+static unsigned pipe_threads(const struct pl_params *p)
+{
+	return p->producers + (p->stages - 1) + p->consumers + 1;
+}
+
+/* 3 stages of 2 us, the middle one 4x slower on 2 workers: what order costs. */
+static const char *const pipe_quick[] = {
+    "--chan multi --ratio 1:2 --stages 3 --depth 16 --work-ns 2000 --policy unordered,ordered",
+    NULL,
+};
+
 const struct pl_pattern pl__pattern_pipeline = {
     .name = "pipeline",
     .summary = "producers -> stages (middle one 4x slower, consumers workers) -> sink; "
@@ -557,4 +569,8 @@ const struct pl_pattern pl__pattern_pipeline = {
     .setup = pipe_setup,
     .run = pipe_run,
     .teardown = pipe_teardown,
+    .throughput = "M items/s through the sink",
+    .latency = "source to sink",
+    .threads = pipe_threads,
+    .quick = pipe_quick,
 };

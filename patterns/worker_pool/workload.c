@@ -427,6 +427,9 @@ static int wp_run(void *state, struct pl_result *r)
 	return 0;
 }
 
+/* 10 us jobs from 2 producers to 1, 2, 4 workers: throughput against workers. */
+static const char *const wp_quick[] = {"--chan multi --ratio 2:1,2:2,2:4 --work-ns 10000", NULL};
+
 const struct pl_pattern pl__pattern_worker_pool = {
     .name = "worker_pool",
     .summary =
@@ -438,4 +441,7 @@ const struct pl_pattern pl__pattern_worker_pool = {
     .setup = wp_setup,
     .run = wp_run,
     .teardown = wp_teardown,
+    .throughput = "M jobs/s",
+    .latency = "submit to done",
+    .quick = wp_quick,
 };

@@ -166,6 +166,15 @@ struct pl_result {
  *            stop, join every thread; fill @r (see struct pl_result). 0 or -errno (@r->why);
  *            lost messages are not an error (they are reported in @r->lost).
  * @teardown: release @state (after any setup that returned 0).
+ * @throughput: what @messages counts, as a rate for table titles, e.g. "M jobs/s" (the
+ *            summary's unit is millions per second). NULL: "M msg/s".
+ * @latency:  what one latency sample spans, e.g. "submit to done". NULL: "per message".
+ * @threads:  optional, pure: how many threads the pattern starts for @p (drivers size a
+ *            peer's parallelism by it). NULL: @p->producers + @p->consumers.
+ * @quick:    the pattern's sub-grids in the quick preset of `patlab sweep`: a NULL-terminated
+ *            list of strings in its grid syntax (e.g. "--ratio 2:1,2:2 --work-ns 10000"),
+ *            each naming only parameters the pattern reads and policies it accepts. NULL:
+ *            not in the quick preset (`--pattern NAME` then sweeps its defaults).
  */
 struct pl_pattern {
 	const char *name;
@@ -176,6 +185,10 @@ struct pl_pattern {
 	int (*setup)(const struct pl_params *p, void **state, struct pl_result *r);
 	int (*run)(void *state, struct pl_result *r);
 	void (*teardown)(void *state);
+	const char *throughput;
+	const char *latency;
+	unsigned (*threads)(const struct pl_params *p);
+	const char *const *quick;
 };
 
 /* pl_params_init - defaults: mutex, 1 producer, 1 consumer, 1 stage, depth 64, 1 s, 0.1 s warm-up,
