@@ -275,6 +275,14 @@ static int cancel_check(const struct pl_params *p, struct pl_result *r)
 
 	if (err != 0)
 		return err;
+	/* A deadline is waited out with nothing moving: the hang watchdog must not fire first. */
+	if (p->timeout_ns > PL__PARAM_NS_MAX)
+		return pl__fail(
+		    r, -EINVAL,
+		    "timeout_ns %lld: at most %lld ns (the deadline is waited out, and a "
+		    "workload's hang watchdog waits %lld s for progress)",
+		    (long long)p->timeout_ns, (long long)PL__PARAM_NS_MAX,
+		    (long long)(PL__STALL_NS / 1000000000));
 	if (p->consumers > 1 && leaves_of(p->consumers, p->stages) == 0)
 		return pl__fail(
 		    r, -ENOTSUP,

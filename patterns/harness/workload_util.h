@@ -47,7 +47,8 @@
 
 /* No progress by any thread for this long: the point hangs; the workload reports it. */
 #define PL__STALL_NS (10 * INT64_C(1000000000))
-/* The largest work_ns and timeout_ns a point may ask for: well inside PL__STALL_NS. */
+/* The largest work_ns (and a waited-out timeout_ns) a point may ask for: well inside
+ * PL__STALL_NS. */
 #define PL__PARAM_NS_MAX (PL__STALL_NS / 10)
 /* After the end (a close, a cancel, a shutdown) every thread must return within this long. */
 #define PL__JOIN_NS (10 * INT64_C(1000000000))
