@@ -561,6 +561,14 @@ static int cancel_run(void *state, struct pl_result *r)
 
 /* 4 workers under one root, blocked in a receive (every kind), then in pl_ctx_wait and a
  * polling loop (no channel: one kind is enough). */
+/* One thread per leaf (the main thread builds and cancels the tree). */
+static unsigned cancel_threads(const struct pl_params *p)
+{
+	unsigned leaves = leaves_of(p->consumers, p->stages);
+
+	return leaves > 0 ? leaves : 1;
+}
+
 static const char *const cancel_quick[] = {
     "--chan multi --consumers 4 --depth 1 --policy recv",
     "--chan mutex --consumers 4 --policy wait,poll",
@@ -580,5 +588,6 @@ const struct pl_pattern pl__pattern_cancellation = {
     .teardown = cancel_teardown,
     .throughput = "M workers stopped/s",
     .latency = "cancel to each worker stopped",
+    .threads = cancel_threads,
     .quick = cancel_quick,
 };

@@ -258,6 +258,12 @@ static int gs_run(void *state, struct pl_result *r)
 }
 
 /* 1, 16, 64 jobs of 100 us in flight on 2 workers. */
+/* The pool's workers (the main thread submits the jobs in flight and shuts down). */
+static unsigned gs_threads(const struct pl_params *p)
+{
+	return p->consumers;
+}
+
 static const char *const gs_quick[] = {"--chan multi --ratio 1:2,16:2,64:2 --work-ns 100000", NULL};
 
 const struct pl_pattern pl__pattern_graceful_shutdown = {
@@ -273,5 +279,6 @@ const struct pl_pattern pl__pattern_graceful_shutdown = {
     .teardown = gs_teardown,
     .throughput = "M shutdowns/s",
     .latency = "stop to fully stopped",
+    .threads = gs_threads,
     .quick = gs_quick,
 };

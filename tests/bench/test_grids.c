@@ -9,6 +9,8 @@
  *    not read, an option that is not a grid option, a bad value; 'rendezvous', 'multi' and
  *    -KIND mean what `patlab sweep --help` says.
  * 3. Every preset makes a plan: quick has one sub-grid per quick grid, in registry order.
+ * 4. The thread counts patterns report (a peer's parallelism is sized by them) are the
+ *    threads their points start.
  */
 #include "bench.h"
 #include "check.h"
@@ -131,6 +133,32 @@ static void presets(size_t n_quick)
 	}
 }
 
+static unsigned threads_of(const char *name, unsigned producers, unsigned consumers,
+			   unsigned stages)
+{
+	const struct pl_pattern *pat = pl_pattern_find(name);
+	struct pl_params p;
+
+	pl_params_init(&p);
+	p.producers = producers;
+	p.consumers = consumers;
+	p.stages = stages;
+	CHECK(pat != NULL);
+	return pat->threads != NULL ? pat->threads(&p) : producers + consumers;
+}
+
+static void threads(void)
+{
+	pt_note("threads");
+	CHECK_EQ(threads_of("chan", 4, 2, 1), 6);
+	CHECK_EQ(threads_of("pingpong", 1, 1, 1), 2);
+	CHECK_EQ(threads_of("worker_pool", 2, 4, 1), 6);
+	CHECK_EQ(threads_of("cancellation", 1, 4, 1), 4);	/* one per leaf */
+	CHECK_EQ(threads_of("cancellation", 1, 2, 3), 8);	/* 2^3 leaves */
+	CHECK_EQ(threads_of("graceful_shutdown", 64, 2, 1), 2); /* the pool's workers */
+	CHECK_EQ(threads_of("pipeline", 1, 2, 3), 1 + 2 + 2 + 1);
+}
+
 int main(void)
 {
 	size_t n = own_grids();
@@ -138,6 +166,7 @@ int main(void)
 	CHECK(n >= 8);
 	strictness();
 	presets(n);
+	threads();
 	printf("test_grids: %zu quick grids parse; strictness and presets ok\n", n);
 	return 0;
 }
