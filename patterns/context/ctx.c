@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The context tree: Go's context package (cancel, deadline, cause) without a thread per node.
+ * The context tree: Go's context package (cancel, deadline, cause, values, after-functions)
+ * without a thread per node.
  *
  * Node state. A node's whole outcome is one 64-bit atomic word, @state: 0 while live, else
  * (cause << 32 | (uint32_t)err). Packing err and cause together makes "first cancel wins" a
@@ -44,15 +45,39 @@
  * background can never be cancelled, so it keeps no list.
  *
  * References. Each node starts with one reference, its creator's; each child holds one on its
- * parent; a cancel walk holds one on each node of its current path. Dropping the last
- * reference locks the parent, unlinks the node if still linked, unlocks, frees the node and
- * then drops its reference on the parent (iteratively). A node whose count is zero has no
- * children (each would hold a reference) and no watches (their owners hold references); one a
- * walk finds still linked with a zero count is dying and unobservable, so the walk unlinks and
- * skips it, and its releaser, once it gets the parent's lock, finds it unlinked and frees it.
+ * parent (value and detached nodes in between: see "References, generalised" below); a cancel
+ * walk holds one on each node of its current path. Dropping the last reference locks the
+ * parent, unlinks the node if still linked, unlocks, frees the node and then drops its
+ * reference on the parent (iteratively). A node whose count is zero has no children (each
+ * would hold a reference) and no watches (their owners hold references); one a walk finds
+ * still linked with a zero count is dying and unobservable, so the walk unlinks and skips it,
+ * and its releaser, once it gets the parent's lock, finds it unlinked and frees it.
  *
  * The background node is static and never done: retain/release are no-ops, watches on it are
  * accepted and never fire, its deadline is INT64_MAX.
+ *
+ * Node kinds. Everything above describes CANCEL nodes (with_cancel, with_deadline and their
+ * forms). A VALUE node (with_value) and a DETACHED node (without_cancel) have no state, lock,
+ * children or watches: a value node answers err, cause, deadline, wait and watches through
+ * @parent, the nearest CANCEL node above it (fixed at creation), and is never linked in a
+ * child list; a detached node has no @parent, so it and everything that reaches it through
+ * value nodes is never done. pl_ctx_cancel() on either is a no-op, as they have no cancel
+ * function in Go. Values are found by walking @up (the node a node was made from) towards the
+ * root, comparing keys by identity: immutable fields, no locks.
+ *
+ * References, generalised: every node holds one reference on @up, whatever its kind; @parent
+ * (the CANCEL node it is linked under, or answers through) holds none of its own but is kept
+ * alive by the @up chain, which reaches it. The last release unlinks from @parent, frees, then
+ * drops the reference on @up. A cancel walk climbs @parent and still holds a reference on
+ * every node of its path, so a release cascading up a chain of value nodes stops short of it.
+ *
+ * Deadline causes. A node's @dl_state is the state its deadline latches: pack(-ETIMEDOUT,
+ * cause), cause being with_deadline_cause()'s or -ETIMEDOUT. A child whose parent's deadline
+ * is earlier than its own takes the parent's deadline and @dl_state (Go returns a plain
+ * WithCancel then), so whichever node latches first reports the parent's cause.
+ *
+ * After-functions (pl_ctx_after_func()) are the one place a deadline acts by itself: the
+ * registration puts it in the process's timer queue (sync/timerq.h); see their section below.
  */
 #include <errno.h>
 #include <limits.h>
@@ -71,17 +96,34 @@
 #include "context/ctx_debug.h"
 #include "context/ctx_watch.h"
 #include "sync/die.h"
+#include "sync/timerq.h"
 
 /* Intrusive circular doubly linked list node (a node's child list and sibling link). */
 struct ctx_link {
 	struct ctx_link *next, *prev;
 };
 
+/*
+ * What a node is. Only CANCEL nodes have a state, a lock, children and watches; the others
+ * answer through the cancel node above them (@parent) or are never done.
+ */
+enum ctx_kind {
+	KIND_BACKGROUND = 0, /* the static root */
+	KIND_CANCEL,	     /* with_cancel / with_deadline (and their _cause, _timeout forms) */
+	KIND_VALUE,	     /* with_value: a key and a value, done when @parent is */
+	KIND_DETACHED	     /* without_cancel: values of @up, never done */
+};
+
 struct pl_ctx {
 	/* Immutable after construction. */
-	pl_ctx *parent;	  /* NULL for children of background/NULL and for background */
-	int64_t deadline; /* min over ancestors; INT64_MAX: none */
-	bool never_done;  /* background only */
+	enum ctx_kind kind;
+	pl_ctx *up;	   /* the parent it was made from (holds a reference); NULL: background */
+	pl_ctx *parent;	   /* the nearest CANCEL node above, kept alive by the @up chain (no
+			    * reference of its own); NULL when none (background, NULL, detached) */
+	int64_t deadline;  /* CANCEL: min over ancestors; INT64_MAX: none */
+	uint64_t dl_state; /* CANCEL: the state its deadline latches, pack(-ETIMEDOUT, cause) */
+	const void *key;   /* VALUE */
+	void *value;	   /* VALUE */
 
 	/* 0 live, else pack(err, cause); written once (CAS from 0), never changed afterwards. */
 	_Atomic uint64_t state;
@@ -110,9 +152,8 @@ enum {
 };
 
 static pl_ctx background = {
-    .parent = NULL,
+    .kind = KIND_BACKGROUND,
     .deadline = INT64_MAX,
-    .never_done = true,
 };
 
 /* --------------------------------------------------------------------- helpers */
@@ -132,9 +173,29 @@ static int state_cause(uint64_t s)
 	return (int)(int32_t)(uint32_t)(s >> 32);
 }
 
-static bool never_done(const pl_ctx *c)
+/*
+ * cancel_node - the node whose state says whether @c is done: @c itself for a CANCEL node, the
+ * nearest CANCEL node above a value node, NULL (never done) for NULL, background, a detached
+ * node and a value node with no cancel node above it.
+ */
+static pl_ctx *cancel_node(const pl_ctx *c)
 {
-	return c == NULL || c->never_done;
+	if (c == NULL)
+		return NULL;
+	switch (c->kind) {
+	case KIND_CANCEL:
+		return (pl_ctx *)c;
+	case KIND_VALUE:
+		return c->parent;
+	default:
+		return NULL;
+	}
+}
+
+/* is_static - NULL or background: no reference count, nothing to free. */
+static bool is_static(const pl_ctx *c)
+{
+	return c == NULL || c->kind == KIND_BACKGROUND;
 }
 
 static void lock(pl_ctx *c)
@@ -216,7 +277,7 @@ static uint64_t load_state(pl_ctx *c)
 
 	if (s != 0 || c->deadline == INT64_MAX || pl_now_ns() < c->deadline)
 		return s;
-	uint64_t want = pack(-ETIMEDOUT, -ETIMEDOUT);
+	uint64_t want = c->dl_state;
 	if (atomic_compare_exchange_strong(&c->state, &s, want))
 		return want;
 	return s; /* someone else settled it first: theirs is final */
@@ -234,7 +295,7 @@ static void settle(pl_ctx *c, uint64_t proposed)
 	uint64_t expected = 0;
 
 	if (c->deadline != INT64_MAX && c->deadline <= pl_now_ns())
-		proposed = pack(-ETIMEDOUT, -ETIMEDOUT);
+		proposed = c->dl_state;
 	atomic_compare_exchange_strong(&c->state, &expected, proposed);
 	c->cancelled = true;
 	while (c->watches.next != &c->watches) {
@@ -349,61 +410,121 @@ static void born_done(pl_ctx *c, uint64_t state)
 	atomic_init(&c->walked, WALK_DONE);
 }
 
-pl_ctx *pl_ctx_with_deadline(pl_ctx *parent, int64_t deadline_ns)
+/* new_node - a zeroed node of @kind holding a reference on @parent, or NULL with errno ENOMEM. */
+static pl_ctx *new_node(enum ctx_kind kind, pl_ctx *parent)
 {
 	pl_ctx *c = calloc(1, sizeof(*c));
-	int64_t now;
 
 	if (c == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	PL_CHECK(pthread_mutex_init(&c->lock, NULL));
+	c->kind = kind;
+	c->up = pl_ctx_retain(parent);
+	c->deadline = INT64_MAX;
 	atomic_init(&c->refs, 1);
 	atomic_init(&c->state, 0);
+	atomic_init(&c->walked, WALK_DONE);
+	return c;
+}
+
+pl_ctx *pl_ctx_with_deadline_cause(pl_ctx *parent, int64_t deadline_ns, int cause)
+{
+	pl_ctx *c = new_node(KIND_CANCEL, parent);
+	pl_ctx *p = cancel_node(parent);
+	int64_t now;
+
+	if (c == NULL)
+		return NULL;
+	PL_CHECK(pthread_mutex_init(&c->lock, NULL));
 	atomic_init(&c->walked, WALK_PENDING);
 	link_init(&c->children);
 	c->watches.next = c->watches.prev = &c->watches;
 	c->sib.next = c->sib.prev = NULL;
 	c->deadline = deadline_ns;
+	c->dl_state = pack(-ETIMEDOUT, cause != 0 ? cause : -ETIMEDOUT);
 	now = pl_now_ns();
 
-	if (never_done(parent)) {
-		c->parent = NULL;
+	if (p == NULL) {
 		if (c->deadline <= now)
-			born_done(c, pack(-ETIMEDOUT, -ETIMEDOUT));
+			born_done(c, c->dl_state);
 		return c;
 	}
 
-	c->parent = pl_ctx_retain(parent);
-	if (parent->deadline < c->deadline)
-		c->deadline = parent->deadline;
-	lock(parent);
-	/* Under parent's lock: if its cancel walk has not begun, it will find c in its list. */
-	uint64_t ps = load_state(parent);
+	c->parent = p;
+	if (p->deadline < c->deadline) {
+		/* As Go: a deadline later than the parent's is none of its own; the parent's (and
+		 * the cause it reports) is what the child sees first. */
+		c->deadline = p->deadline;
+		c->dl_state = p->dl_state;
+	}
+	lock(p);
+	/* Under p's lock: if its cancel walk has not begun, it will find c in its list. */
+	uint64_t ps = load_state(p);
 	if (ps != 0)
 		born_done(c, ps);
 	else if (c->deadline <= now)
-		born_done(c, pack(-ETIMEDOUT, -ETIMEDOUT));
+		born_done(c, c->dl_state);
 	else
-		link_add_tail(&parent->children, &c->sib);
-	unlock(parent);
+		link_add_tail(&p->children, &c->sib);
+	unlock(p);
 	return c;
+}
+
+pl_ctx *pl_ctx_with_deadline(pl_ctx *parent, int64_t deadline_ns)
+{
+	return pl_ctx_with_deadline_cause(parent, deadline_ns, 0);
 }
 
 pl_ctx *pl_ctx_with_cancel(pl_ctx *parent)
 {
-	return pl_ctx_with_deadline(parent, INT64_MAX);
+	return pl_ctx_with_deadline_cause(parent, INT64_MAX, 0);
 }
 
 pl_ctx *pl_ctx_with_timeout(pl_ctx *parent, int64_t timeout_ns)
 {
-	return pl_ctx_with_deadline(parent, sat_add(pl_now_ns(), timeout_ns));
+	return pl_ctx_with_deadline_cause(parent, sat_add(pl_now_ns(), timeout_ns), 0);
+}
+
+pl_ctx *pl_ctx_with_timeout_cause(pl_ctx *parent, int64_t timeout_ns, int cause)
+{
+	return pl_ctx_with_deadline_cause(parent, sat_add(pl_now_ns(), timeout_ns), cause);
+}
+
+pl_ctx *pl_ctx_with_value(pl_ctx *parent, const void *key, void *value)
+{
+	pl_ctx *c;
+
+	if (key == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	c = new_node(KIND_VALUE, parent);
+	if (c == NULL)
+		return NULL;
+	c->parent = cancel_node(parent);
+	c->key = key;
+	c->value = value;
+	return c;
+}
+
+pl_ctx *pl_ctx_without_cancel(pl_ctx *parent)
+{
+	return new_node(KIND_DETACHED, parent);
+}
+
+void *pl_ctx_value(const pl_ctx *c, const void *key)
+{
+	/* Every field read is immutable, and the caller's reference keeps the chain alive. */
+	for (; c != NULL; c = c->up)
+		if (c->kind == KIND_VALUE && c->key == key)
+			return c->value;
+	return NULL;
 }
 
 void pl_ctx_cancel_cause(pl_ctx *c, int cause)
 {
-	if (never_done(c))
+	if (c == NULL || c->kind != KIND_CANCEL)
 		return;
 	lock(c);
 	if (c->cancelled) {
@@ -428,37 +549,41 @@ void pl_ctx_cancel(pl_ctx *c)
 
 int pl_ctx_err(const pl_ctx *c)
 {
-	if (never_done(c))
+	pl_ctx *n = cancel_node(c);
+
+	if (n == NULL)
 		return 0;
-	/* Casting away const: see load_state(), the latch of a passed deadline. */
-	return state_err(load_state((pl_ctx *)c));
+	/* Through cancel_node()'s cast: see load_state(), the latch of a passed deadline. */
+	return state_err(load_state(n));
 }
 
 int pl_ctx_cause(const pl_ctx *c)
 {
-	if (never_done(c))
+	pl_ctx *n = cancel_node(c);
+
+	if (n == NULL)
 		return 0;
-	return state_cause(load_state((pl_ctx *)c));
+	return state_cause(load_state(n));
 }
 
 int64_t pl_ctx_deadline(const pl_ctx *c)
 {
-	if (never_done(c))
-		return INT64_MAX;
-	return c->deadline;
+	pl_ctx *n = cancel_node(c);
+
+	return n == NULL ? INT64_MAX : n->deadline;
 }
 
 pl_ctx *pl_ctx_retain(pl_ctx *c)
 {
 	/* Relaxed: the caller already holds a reference, so nothing is published here. */
-	if (!never_done(c))
+	if (!is_static(c))
 		atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 	return c;
 }
 
 void pl_ctx_release(pl_ctx *c)
 {
-	while (!never_done(c)) {
+	while (!is_static(c)) {
 		/* Release orders our uses of c before the last dropper's free; acquire (taken by
 		 * the last dropper) pairs with every other dropper's release. */
 		long prev = atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel);
@@ -467,12 +592,14 @@ void pl_ctx_release(pl_ctx *c)
 		if (prev != 1)
 			pl__die("pl_ctx_release: context %p released once too often", (void *)c);
 
-		pl_ctx *p = c->parent;
+		pl_ctx *up = c->up;
 
-		leave_parent(c);
-		PL_CHECK(pthread_mutex_destroy(&c->lock));
+		if (c->kind == KIND_CANCEL) {
+			leave_parent(c); /* c->parent lives: @up's chain holds it until below */
+			PL_CHECK(pthread_mutex_destroy(&c->lock));
+		}
 		free(c);
-		c = p; /* drop the child's reference on its parent */
+		c = up; /* drop the child's reference on the node it was made from */
 	}
 }
 
@@ -494,7 +621,8 @@ int pl_ctx_wait(pl_ctx *c, int64_t timeout_ns)
 	int err;
 
 	atomic_init(&word, 0);
-	if (never_done(c)) {
+	c = cancel_node(c); /* the caller's reference keeps it alive */
+	if (c == NULL) {
 		/* Nobody ever wakes this word: only the timeout (or nothing, forever) ends it. */
 		while (limit == INT64_MAX || pl_now_ns() < limit)
 			pl__futex_wait(&word, 0, limit);
@@ -522,14 +650,237 @@ int pl_ctx_wait(pl_ctx *c, int64_t timeout_ns)
 	return err;
 }
 
+/* --------------------------------------------------------------------- after-functions */
+
+/*
+ * An after-function's registration. @state decides, with one compare-and-swap from ARMED, whether
+ * fn runs (FIRED: by the watch on a cancel, the deadline's timer entry, or a stop that finds
+ * the context done) or never does (STOPPED: by pl_ctx_after_stop()). Only the winner of that
+ * CAS acts, so fn runs at most once and never after a stop that returned true.
+ *
+ * Setup. pl_ctx_after_func() arms the deadline and registers the watch while @state is SETUP.
+ * Either may fire at once (a deadline already past, a cancel on another thread); a fire then
+ * only records itself (SETUP -> SETUP_FIRED) and the launch is left to the end of the setup,
+ * which moves SETUP to ARMED or, finding SETUP_FIRED, launches itself. Without this a launched
+ * fn could run and retire the registration (unwatch, finish @ent, free) while the setup was
+ * still registering its watch.
+ *
+ * Launch. The winner that fires does not start fn's thread itself: the watch runs under the
+ * context's lock, where starting a thread (tens of microseconds) would hold up the cancel
+ * walk, and where a failure could not be reported. It arms @ent at once with the LAUNCH cookie;
+ * the timer thread then starts a detached thread for fn, and when pthread_create() fails (a
+ * thread limit) tries again a millisecond later, so fn still runs once, late rather than never.
+ * A cancel's pl_ctx_cancel() therefore returns with fn decided but not started, as Go's cancel
+ * returns with fn's goroutine started but not necessarily run.
+ *
+ * Deadlines are lazy in the tree (no timers), so a registration on a context with a deadline
+ * arms @ent at that deadline (cookie DEADLINE) during the setup. The launch re-arms the same
+ * entry and is only ever armed after the setup, so the deadline's arm cannot overwrite it.
+ *
+ * Retirement: once fn has run (on its thread) or a stop won, the registration unwatches (which
+ * waits out a watch callback running under the context's lock), finishes @ent (which waits out
+ * a timer callback), drops its reference on the context and its own reference on @a. The
+ * callbacks that lost the CAS touch @a only before those waits end.
+ */
+enum {
+	AFTER_SETUP = 0,
+	AFTER_SETUP_FIRED,
+	AFTER_ARMED,
+	AFTER_FIRED,
+	AFTER_STOPPED
+};
+
+/* Cookies of @ent: what its timer callback is for. */
+enum {
+	AFTER_DEADLINE = 1,
+	AFTER_LAUNCH = 2
+};
+
+/* A failed pthread_create() for fn is tried again this much later. */
+#define AFTER_RETRY_NS 1000000
+
+struct pl_ctx_after {
+	/* Immutable after construction. */
+	pl_ctx *cx; /* the context (a reference held while registered); NULL: never done */
+	void (*fn)(void *arg);
+	void *arg;
+	/* AFTER_*: SETUP, then ARMED until the one CAS that decides (see above). */
+	_Atomic int state;
+	/* The handle's reference, and the registration's until it retires. */
+	_Atomic int refs;
+	struct pl__ctx_watch watch; /* on @cx: its cancellation (protected by @cx's lock) */
+	struct pl__tq_entry ent;    /* @cx's deadline, then the launch (the timer queue's lock) */
+};
+
+static void after_put(pl_ctx_after *a)
+{
+	/* As pl_ctx_release(): release orders our uses before the free, acquire for the last. */
+	if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1)
+		free(a);
+}
+
+/* after_launch - queue the start of fn's thread (@state is FIRED, by us). */
+static void after_launch(pl_ctx_after *a)
+{
+	pl__tq_arm(&a->ent, pl_now_ns(), AFTER_LAUNCH);
+}
+
+/*
+ * after_fire - @a's context is done: if still armed, decide that fn runs and queue the launch;
+ * during the setup, only record it (see "Setup" above).
+ */
+static void after_fire(pl_ctx_after *a)
+{
+	int s = atomic_load(&a->state);
+
+	for (;;) {
+		if (s == AFTER_SETUP) {
+			if (atomic_compare_exchange_weak(&a->state, &s, AFTER_SETUP_FIRED))
+				return;
+		} else if (s == AFTER_ARMED) {
+			if (atomic_compare_exchange_weak(&a->state, &s, AFTER_FIRED)) {
+				after_launch(a);
+				return;
+			}
+		} else {
+			return; /* decided already */
+		}
+	}
+}
+
+/* after_retire - end a FIRED (fn returned) or STOPPED registration; see above. */
+static void after_retire(pl_ctx_after *a)
+{
+	pl__ctx_unwatch(a->cx, &a->watch);
+	pl__tq_fini(&a->ent);
+	pl_ctx_release(a->cx);
+	after_put(a);
+}
+
+/* The thread of fn: started by after_timer() (LAUNCH), every signal blocked (inherited). */
+static void *after_run(void *arg)
+{
+	pl_ctx_after *a = arg;
+
+	a->fn(a->arg);
+	after_retire(a);
+	return NULL;
+}
+
+/* Runs under the context's lock when it is cancelled (see ctx_watch.h). */
+static void after_watch_fired(struct pl__ctx_watch *w)
+{
+	after_fire(w->arg);
+}
+
+/* Runs on the timer thread: the context's deadline came, or the launch is due. */
+static void after_timer(struct pl__tq_entry *e, uint64_t cookie)
+{
+	pl_ctx_after *a = (pl_ctx_after *)(void *)((char *)e - offsetof(pl_ctx_after, ent));
+	pthread_attr_t attr;
+	pthread_t tid;
+	int rc;
+
+	if (cookie == AFTER_DEADLINE) {
+		/* The deadline has passed: this latches -ETIMEDOUT (unless a cancel came first,
+		 * whose watch has fired too), so fn finds its context done. */
+		(void)pl_ctx_err(a->cx);
+		after_fire(a);
+		return;
+	}
+	PL_CHECK(pthread_attr_init(&attr));
+	PL_CHECK(pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED));
+	rc = pthread_create(&tid, &attr, after_run, a);
+	PL_CHECK(pthread_attr_destroy(&attr));
+	if (rc != 0)
+		pl__tq_arm(e, sat_add(pl_now_ns(), AFTER_RETRY_NS), AFTER_LAUNCH);
+}
+
+pl_ctx_after *pl_ctx_after_func(pl_ctx *cx, void (*fn)(void *arg), void *arg)
+{
+	pl_ctx_after *a;
+	int rc;
+
+	if (fn == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	a->fn = fn;
+	a->arg = arg;
+	if (cancel_node(cx) == NULL) {
+		/* Never done: nothing to register, only the handle holds @a. */
+		atomic_init(&a->state, AFTER_ARMED);
+		atomic_init(&a->refs, 1);
+		return a;
+	}
+	rc = pl__tq_init(&a->ent, after_timer);
+	if (rc != 0) {
+		free(a);
+		errno = -rc;
+		return NULL;
+	}
+	atomic_init(&a->state, AFTER_SETUP);
+	atomic_init(&a->refs, 2);
+	a->cx = pl_ctx_retain(cx);
+	a->watch.fn = after_watch_fired;
+	a->watch.arg = a;
+	if (pl_ctx_deadline(cx) != INT64_MAX)
+		pl__tq_arm(&a->ent, pl_ctx_deadline(cx), AFTER_DEADLINE);
+	if (pl__ctx_watch(cx, &a->watch) != 0)
+		after_fire(a); /* done already: fn runs (soon, on its own thread) */
+
+	int s = AFTER_SETUP;
+	if (!atomic_compare_exchange_strong(&a->state, &s, AFTER_ARMED)) {
+		/* SETUP_FIRED: done during the setup; nothing else acts on @state now. */
+		atomic_store(&a->state, AFTER_FIRED);
+		after_launch(a);
+	}
+	return a;
+}
+
+bool pl_ctx_after_stop(pl_ctx_after *a)
+{
+	int armed = AFTER_ARMED;
+
+	if (a == NULL)
+		return false;
+	if (a->cx != NULL && pl_ctx_err(a->cx) != 0) {
+		/* Done, though perhaps nobody has acted on it yet (a deadline): fn runs. */
+		after_fire(a);
+		return false;
+	}
+	if (!atomic_compare_exchange_strong(&a->state, &armed, AFTER_STOPPED))
+		return false;
+	if (a->cx != NULL)
+		after_retire(a);
+	return true;
+}
+
+void pl_ctx_after_free(pl_ctx_after *a)
+{
+	if (a != NULL)
+		after_put(a);
+}
+
 /* --------------------------------------------------------------------- internal */
+
+int pl__ctx_never_done(const pl_ctx *c)
+{
+	return cancel_node(c) == NULL;
+}
 
 int pl__ctx_watch(pl_ctx *c, struct pl__ctx_watch *w)
 {
 	int err;
 
 	w->next = w->prev = NULL;
-	if (never_done(c))
+	c = cancel_node(c); /* the caller's reference keeps it alive */
+	if (c == NULL)
 		return 0;
 	lock(c);
 	/* Under the lock: a live node's cancel walk has not run yet and will fire @w. */
@@ -546,7 +897,8 @@ int pl__ctx_watch(pl_ctx *c, struct pl__ctx_watch *w)
 
 void pl__ctx_unwatch(pl_ctx *c, struct pl__ctx_watch *w)
 {
-	if (never_done(c))
+	c = cancel_node(c);
+	if (c == NULL)
 		return;
 	lock(c);
 	if (w->next != NULL) {
@@ -561,7 +913,7 @@ size_t pl__ctx_nchildren(pl_ctx *c)
 {
 	size_t n = 0;
 
-	if (never_done(c))
+	if (c == NULL || c->kind != KIND_CANCEL)
 		return 0;
 	lock(c);
 	for (struct ctx_link *l = c->children.next; l != &c->children; l = l->next)

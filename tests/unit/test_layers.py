@@ -39,6 +39,7 @@ PUBLIC = {
     "backpressure.h": "primitive",
     "signals.h": "primitive",
     "shutdown.h": "primitive",
+    "timer.h": "primitive",
     "hist.h": "harness",
     "pattern.h": "harness",
     "patlab.h": "harness",  # the umbrella: everything

@@ -15,5 +15,6 @@
 #include "shutdown.h"
 #include "signals.h"
 #include "thread.h"
+#include "timer.h"
 
 #endif /* PATLAB_PATLAB_H */
