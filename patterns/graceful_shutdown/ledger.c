@@ -18,6 +18,18 @@
  *   appended after it, or a reader could not tell where the torn line ends.
  * The lock is held for one write(2) of a few bytes to the page cache, never across anything
  * that waits for another thread.
+ *
+ * One writer per file, for a service (pl__ledger_open_locked(), proto.h). Two services
+ * appending to one ledger would each be right about its own jobs and the file would prove
+ * nothing, so a service takes flock(LOCK_EX | LOCK_NB) on the file for as long as it lives
+ * (the kernel drops it when the process ends, however it ends) and a second one is refused at
+ * once. Opening and locking are two steps, and a start-up that failed removes the file it
+ * created (pl__ledger_discard()): an open that raced with such a removal holds a lock on a
+ * file no longer at the path, so after locking it checks that the path still names its file
+ * (device and inode) and starts over otherwise. The file is never truncated: an existing
+ * ledger is appended to, a foreign one left as it was. Only regular files are locked; a FIFO
+ * or a device (/dev/stdout, /dev/full) is written as it is, and fsync, which such files do
+ * not support (EINVAL, EROFS), counts as done for them.
  */
 #include <patlab/shutdown.h>
 
@@ -29,8 +41,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "graceful_shutdown/proto.h"
 #include "sync/die.h"
 
 struct pl_ledger {
@@ -54,27 +69,14 @@ const char *pl_ledger_state_name(enum pl_ledger_state state)
 	return state_names[state];
 }
 
-pl_ledger *pl_ledger_open(const char *path)
+/* wrap - a ledger around the open descriptor @fd (closed on failure). */
+static pl_ledger *wrap(int fd)
 {
-	struct pl_ledger *l;
-	int fd, err;
+	struct pl_ledger *l = malloc(sizeof(*l));
 
-	if (path == NULL || *path == '\0') {
-		errno = EINVAL;
-		return NULL;
-	}
-	l = malloc(sizeof(*l));
 	if (l == NULL) {
+		close(fd);
 		errno = ENOMEM;
-		return NULL;
-	}
-	do
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0) {
-		err = errno;
-		free(l);
-		errno = err;
 		return NULL;
 	}
 	l->fd = fd;
@@ -82,6 +84,105 @@ pl_ledger *pl_ledger_open(const char *path)
 	l->broken = false;
 	PL_CHECK(pthread_mutex_init(&l->lock, NULL));
 	return l;
+}
+
+pl_ledger *pl_ledger_open(const char *path)
+{
+	int fd;
+
+	if (path == NULL || *path == '\0') {
+		errno = EINVAL;
+		return NULL;
+	}
+	do
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return NULL;
+	return wrap(fd);
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/*
+ * open_once - one attempt of pl__ledger_open_locked(): the descriptor, locked if a regular file,
+ * or -1 with errno (ESTALE: the path changed under us, try again).
+ */
+static int open_once(const char *path, bool *created)
+{
+	/* O_NONBLOCK for the open only: a FIFO without a reader fails (ENXIO) instead of hanging.
+	 */
+	const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	struct stat st, there;
+	int fd, err;
+
+	*created = true;
+	fd = open(path, flags | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		*created = false;
+		fd = open(path, flags);
+		if (fd < 0 && errno == ENOENT)
+			errno = ESTALE; /* removed since: create it */
+	}
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0)
+		goto fail;
+	if (S_ISREG(st.st_mode)) {
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+			goto fail; /* EWOULDBLOCK: someone else's ledger; never ours to remove */
+		if (stat(path, &there) != 0 || !same_file(&st, &there)) {
+			errno = ESTALE; /* removed or replaced between our open and our lock */
+			goto fail;
+		}
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+		goto fail;
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+pl_ledger *pl__ledger_open_locked(const char *path, bool *created)
+{
+	if (path == NULL || *path == '\0' || created == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* Each retry follows a removal by a start-up that failed: a handful at most. */
+	for (int attempt = 0; attempt < 64; attempt++) {
+		int fd = open_once(path, created);
+
+		if (fd >= 0)
+			return wrap(fd);
+		if (errno != ESTALE && errno != EINTR)
+			return NULL;
+	}
+	errno = EAGAIN;
+	return NULL;
+}
+
+int pl__ledger_discard(pl_ledger *l, const char *path)
+{
+	struct stat mine, there;
+	int rc = 0;
+
+	if (l == NULL)
+		return 0;
+	/* Still locked by us: nobody else has written to it, and it is still ours at @path. */
+	if (fstat(l->fd, &mine) == 0 && stat(path, &there) == 0 && same_file(&mine, &there) &&
+	    unlink(path) != 0)
+		rc = -errno;
+	close(l->fd);
+	PL_CHECK(pthread_mutex_destroy(&l->lock));
+	free(l);
+	return rc;
 }
 
 /* format - "<id> <name>\n" into @buf (PL_LEDGER_LINE_MAX bytes); its length. */
@@ -142,6 +243,9 @@ static int sync_fd(int fd)
 	do
 		rc = fsync(fd);
 	while (rc != 0 && errno == EINTR);
+	/* EINVAL, EROFS: a FIFO, a socket, a device: nothing there to make durable. */
+	if (rc != 0 && (errno == EINVAL || errno == EROFS))
+		return 0;
 	return rc == 0 ? 0 : -errno;
 }
 

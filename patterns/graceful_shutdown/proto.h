@@ -13,6 +13,8 @@
  *   therefore constant whatever a client sends.
  * - The parser reads one request line: "JOB <id> <cost_us>" (README.md in this folder).
  * - pl__svc_burn() burns CPU for a given time, polling a context every couple of microseconds.
+ * - pl__ledger_open_locked() and pl__ledger_discard(): the service's way to open its ledger,
+ *   as its only writer, and to leave nothing behind when its start-up fails (ledger.c).
  *
  * None of this is thread-safe per object (one framer per connection, used by the IO thread);
  * pl__svc_burn() may run on any number of threads.
@@ -23,6 +25,7 @@
 #include <stdint.h>
 
 #include <patlab/ctx.h>
+#include <patlab/shutdown.h>
 
 /* Longest request line, in bytes, its newline included. */
 #define PL_SVC_LINE_MAX 256
@@ -100,5 +103,25 @@ enum pl__svc_frame pl__svc_frame(struct pl__svc_framer *f, const char *data, siz
  * returns 0 at once.
  */
 int pl__svc_burn(int64_t ns, pl_ctx *cx);
+
+/*
+ * pl__ledger_open_locked - pl_ledger_open() for a ledger that must have one writer: open
+ * @path for append (creating it owner-only if absent, never truncating it) and, when it is a
+ * regular file, take its lock (flock, exclusive, non-blocking) for the life of the process.
+ * @path:    the ledger file.
+ * @created: receives true when this call created the file (see pl__ledger_discard()).
+ *
+ * Returns the ledger, or NULL with errno: EWOULDBLOCK (another process holds the lock: a
+ * ledger in use), ENXIO (a FIFO nobody reads), EINVAL (@path NULL or empty), ENOMEM, EAGAIN
+ * (the path kept being removed under us), or the errno of open(2) (EACCES, ENOENT, EISDIR...).
+ */
+pl_ledger *pl__ledger_open_locked(const char *path, bool *created);
+
+/*
+ * pl__ledger_discard - for a start-up that failed after creating the ledger: remove @path if it
+ * still names @l's file (it is empty: nothing was recorded), then close and free @l (the lock
+ * goes with it). Returns 0, or the errno of unlink(2) (@l is freed anyway). NULL: no-op.
+ */
+int pl__ledger_discard(pl_ledger *l, const char *path);
 
 #endif /* PATLAB_SVC_PROTO_H */

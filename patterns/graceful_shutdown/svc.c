@@ -6,7 +6,7 @@
  * send "JOB <id> <cost_us>\n" on a Unix-domain socket and get one answer line per request:
  * OK / CANCELLED / NOTPROCESSED <id> for accepted jobs (their final state, also written to the
  * ledger), BUSY <id> / REFUSED <id> shutting-down for jobs not accepted, ERR <reason> for bad
- * lines. SIGTERM or SIGINT drains within --grace, a second one forces exit.
+ * lines. SIGTERM or SIGINT drains within --grace, a second one during the drain forces exit.
  *
  * Threads (3 + workers):
  * - the IO thread (main) owns every socket and every connection: one epoll set over the
@@ -60,13 +60,23 @@
  * pool cancels the job context (running jobs stop within ~2 us of CPU) and hands back the rest
  * -> once the stopper returned and every completion was answered, the listening socket is
  * closed and unlinked, pending answers are flushed (for up to LINGER_NS) and connections are
- * closed -> the ledger is fsynced -> exit 0 (drained: every accepted job done) or 3 (the grace
- * ran out: something was cancelled or returned). A second signal at any point exits at once:
+ * closed -> the ledger is fsynced -> SIGTERM and SIGINT are blocked and ignored until the exit
+ * (quiesce_signals()) -> exit with the ledger's status: 0 when every accepted job was recorded
+ * done, 3 when one was recorded cancelled or returned. The status is counted from what the
+ * jobs recorded, not taken from pl_pool_shutdown()'s result: the pool answers -ETIMEDOUT when a
+ * job's function had not returned as the grace ran out, and ours may then already have burnt
+ * its whole cost and be writing "done". A second signal during the drain exits at once:
  * the controller cancels the grace (the pool expires now: running jobs are cancelled, the rest
  * handed back, all recorded), the IO thread gives the stopper at most FORCE_WAIT_NS to finish
  * that (cooperative jobs need microseconds; the bound is for jobs that would not stop), seals
  * the ledger (no record in progress, fsync) and _exit()s with 4. Answers not yet sent are lost;
- * records of jobs that did not stop in time too; no ledger line is ever torn or duplicated.
+ * records of jobs that did not stop in time too; no ledger line is ever torn or duplicated. A
+ * signal after the drain (once the event loop returned) changes nothing.
+ *
+ * Start-up validates every argument before it creates anything (a bad one: exit 2 and one line
+ * on stderr), then builds the pool, opens and locks the ledger (one service per ledger file:
+ * pl__ledger_open_locked()), and binds the socket; a step that fails undoes the earlier ones,
+ * down to removing a ledger file this start-up created, and exits 1.
  *
  * Every wait: the IO thread sleeps only in epoll_wait() (woken by a client, the signal pipe,
  * the completion eventfd; bounded by the linger deadline at the end) and, when forced, in a
@@ -74,6 +84,7 @@
  * controller's cancel) and pl_pool_shutdown() (woken by the pool); workers in the pool's
  * channel receive.
  */
+#include <patlab/chan.h>
 #include <patlab/ctx.h>
 #include <patlab/pool.h>
 #include <patlab/shutdown.h>
@@ -101,13 +112,13 @@
 #include "graceful_shutdown/proto.h"
 #include "sync/die.h"
 
-/* Exit statuses (README.md). */
+/* Exit statuses (README.md): 0 and 3 say what the ledger holds. */
 enum {
-	EXIT_DRAINED = 0, /* every accepted job ran to completion */
-	EXIT_ERROR = 1,	  /* could not start, or the ledger failed */
+	EXIT_DRAINED = 0, /* every accepted job recorded done */
+	EXIT_ERROR = 1,	  /* could not start (nothing created), or the ledger failed */
 	EXIT_USAGE = 2,	  /* bad command line */
-	EXIT_CUT = 3,	  /* the grace ran out: jobs were cancelled or returned */
-	EXIT_FORCED = 4,  /* a second signal: exited at once */
+	EXIT_CUT = 3,	  /* some accepted job recorded cancelled or returned */
+	EXIT_FORCED = 4,  /* a second signal during the drain: exited at once */
 };
 
 #define IN_CHUNK      1024	    /* bytes per recv(), per connection */
@@ -179,6 +190,8 @@ struct svc {
 	ino_t sock_ino;
 	pthread_t stopper;
 	bool stopper_started;
+	bool ledger_created; /* by this start-up: removed if it fails */
+	bool started;	     /* start-up complete: the run began */
 
 	/* IO thread only. */
 	struct conn *conns; /* open connections */
@@ -208,6 +221,10 @@ struct svc {
 };
 
 static const char tag_listen, tag_signal, tag_cq; /* epoll data for the non-client fds */
+
+/* The signals that start, then force, the shutdown. */
+static const int shutdown_signals[] = {SIGTERM, SIGINT};
+#define NSHUTDOWN_SIGNALS (sizeof(shutdown_signals) / sizeof(shutdown_signals[0]))
 
 static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -974,11 +991,7 @@ static int open_socket(struct svc *s)
 	mode_t old;
 	int fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		logmsg("--socket: path longer than %zu bytes", sizeof(sa.sun_path) - 1);
-		return -1;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
+	memcpy(sa.sun_path, path, strlen(path) + 1); /* parse_args() checked that it fits */
 	if (lstat(path, &st) == 0) {
 		int probe, rc;
 
@@ -1050,29 +1063,51 @@ static int open_socket(struct svc *s)
 static void usage(FILE *f)
 {
 	fprintf(
-	    f,
-	    "usage: patlab-svc --socket PATH --ledger FILE [options]\n"
-	    "\n"
-	    "A job service on a Unix-domain socket. Request: 'JOB <id> <cost_us>\\n'. Answers:\n"
-	    "OK|CANCELLED|NOTPROCESSED|BUSY <id>, REFUSED <id> shutting-down, ERR <reason>.\n"
-	    "SIGTERM/SIGINT: stop intake, drain within --grace, cancel running jobs, hand back\n"
-	    "the rest as NOTPROCESSED; a second signal exits at once.\n"
-	    "\n"
-	    "  --socket PATH       listen here (created 0600; a stale socket is replaced,\n"
-	    "                      a live one makes us refuse to start)\n"
-	    "  --ledger FILE       append '<id> done|cancelled|returned' per accepted job\n"
-	    "  --workers N         worker threads (default 2)\n"
-	    "  --queue N           queued jobs beyond the running ones (default 64)\n"
-	    "  --kind NAME         the pool's channel kind (default mutex)\n"
-	    "  --grace DURATION    drain time after the first signal (default 5s; units\n"
-	    "                      ns, us, ms, s; a bare number is seconds)\n"
-	    "  --block             a full queue stops reading that client instead of BUSY\n"
-	    "  --max-clients N     connections at once (default 64)\n"
-	    "  --max-cost-us N     largest job cost accepted (default 10000000)\n"
-	    "  --help              this text\n"
-	    "\n"
-	    "exit status: 0 drained (every accepted job done), 1 error (start-up, ledger),\n"
-	    "2 usage, 3 grace ran out (jobs cancelled or returned), 4 forced by a second signal\n");
+	    f, "usage: patlab-svc --socket PATH --ledger FILE [options]\n"
+	       "\n"
+	       "A job service on a Unix-domain socket. Request: 'JOB <id> <cost_us>\\n'. Answers:\n"
+	       "OK|CANCELLED|NOTPROCESSED|BUSY <id>, REFUSED <id> shutting-down, ERR <reason>.\n"
+	       "SIGTERM/SIGINT: stop intake, drain within --grace, cancel running jobs, hand back\n"
+	       "the rest as NOTPROCESSED; a second signal during the drain exits at once.\n"
+	       "\n"
+	       "  --socket PATH       listen here (created 0600; a stale socket is replaced,\n"
+	       "                      a live one makes us refuse to start)\n"
+	       "  --ledger FILE       append '<id> done|cancelled|returned' per accepted job\n"
+	       "                      (created 0600, never truncated; locked: one service each)\n"
+	       "  --workers N         worker threads, 1..1024 (default 2)\n"
+	       "  --queue N           queued jobs beyond the running ones (default 64)\n"
+	       "  --kind NAME         the pool's channel kind (default mutex)\n"
+	       "  --grace DURATION    drain time after the first signal (default 5s; units\n"
+	       "                      ns, us, ms, s; a bare number is seconds)\n"
+	       "  --block             a full queue stops reading that client instead of BUSY\n"
+	       "  --max-clients N     connections at once (default 64)\n"
+	       "  --max-cost-us N     largest job cost accepted (default 10000000)\n"
+	       "  --help              this text\n"
+	       "\n"
+	       "exit status, as the ledger says once the drain is over:\n"
+	       "  0  every accepted job done\n"
+	       "  3  the grace ran out: some accepted job cancelled or returned\n"
+	       "  4  a second signal during the drain forced the exit (the ledger stays whole)\n"
+	       "  1  could not start (nothing is created then), or the ledger failed\n"
+	       "  2  usage: a bad command line (one line on stderr says what)\n");
+}
+
+/*
+ * usage_error - one line naming the problem and where to read more; -1 (EXIT_USAGE follows).
+ * One fprintf to the unbuffered stderr: one write, one line.
+ */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	char buf[320];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "patlab-svc: %s (see patlab-svc --help)\n", buf);
+	return -1;
 }
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -1119,6 +1154,40 @@ static bool parse_duration(const char *s, int64_t *out)
 	return true;
 }
 
+/*
+ * check_kind - the pool can run on @o->kind at depth @o->queue: a known kind that takes several
+ * senders and receivers, and a rendezvous only where the kind has one. 0 or usage_error().
+ */
+static int check_kind(const struct opts *o)
+{
+	const char *const *kinds = pl_chan_kinds();
+	struct pl_chan_kind_info info;
+	char names[160] = "";
+	size_t len = 0;
+
+	if (pl_chan_kind_info(o->kind, &info) != 0) {
+		for (size_t i = 0; kinds[i] != NULL; i++) {
+			if (pl_chan_kind_info(kinds[i], &info) != 0 || info.spsc)
+				continue;
+			int n = snprintf(names + len, sizeof(names) - len, "%s%s", len ? ", " : "",
+					 kinds[i]);
+
+			if (n < 0 || (size_t)n >= sizeof(names) - len)
+				break;
+			len += (size_t)n;
+		}
+		return usage_error("--kind: no channel kind '%s' (one of: %s)", o->kind, names);
+	}
+	if (info.spsc)
+		return usage_error(
+		    "--kind %s: one sender and one receiver only; the pool has several", o->kind);
+	if (o->queue == 0 && !info.rendezvous)
+		return usage_error("--queue 0 (a rendezvous): kind '%s' has none; use 1 or more",
+				   o->kind);
+	return 0;
+}
+
+/* parse_args - @o from the command line, every value checked: 0, or -1 after one line. */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -1134,6 +1203,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	const char *want = NULL; /* what a bad value should have been */
 	uint64_t v;
 	int ch, li = 0;
 
@@ -1145,7 +1215,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    .max_clients = 64,
 	    .max_cost_us = 10000000,
 	};
-	while ((ch = getopt_long(argc, argv, "", longopts, &li)) != -1) {
+	opterr = 0; /* our own one-line messages, not getopt's */
+	/* The leading ':' makes a missing value ':' rather than '?'. */
+	while ((ch = getopt_long(argc, argv, ":", longopts, &li)) != -1) {
 		switch (ch) {
 		case 's':
 			o->socket_path = optarg;
@@ -1154,11 +1226,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->ledger_path = optarg;
 			break;
 		case 'w':
+			want = "a whole number from 1 to 1024";
 			if (!parse_u64(optarg, 1024, &v) || v == 0)
 				goto bad;
 			o->workers = (unsigned)v;
 			break;
 		case 'q':
+			want = "a whole number from 0 to 16777216";
 			if (!parse_u64(optarg, 1u << 24, &v))
 				goto bad;
 			o->queue = (size_t)v;
@@ -1167,6 +1241,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->kind = optarg;
 			break;
 		case 'g':
+			want = "a duration such as 5s, 250ms, 100us";
 			if (!parse_duration(optarg, &o->grace_ns))
 				goto bad;
 			break;
@@ -1174,12 +1249,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->block = true;
 			break;
 		case 'm':
+			want = "a whole number from 1 to 1048576";
 			if (!parse_u64(optarg, 1u << 20, &v) || v == 0)
 				goto bad;
 			o->max_clients = (unsigned)v;
 			break;
 		case 'c':
 			/* Bounded so that cost_us * 1000 fits an int64_t with room to spare. */
+			want = "a whole number from 0 to 1000000000000";
 			if (!parse_u64(optarg, UINT64_C(1000000000000), &v))
 				goto bad;
 			o->max_cost_us = v;
@@ -1187,21 +1264,26 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			usage(stdout);
 			exit(EXIT_DRAINED);
-		default:
-			usage(stderr);
-			return -1;
+		case ':':
+			return usage_error("%s needs a value", argv[optind - 1]);
+		default: /* '?': optopt is the character of an unknown short option, else 0 */
+			if (optopt != 0)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind != argc || o->socket_path == NULL || o->ledger_path == NULL) {
-		fprintf(stderr, "patlab-svc: --socket and --ledger are required (no operands)\n");
-		usage(stderr);
-		return -1;
-	}
-	return 0;
+	if (optind != argc)
+		return usage_error("unexpected operand '%s' (options only)", argv[optind]);
+	if (o->socket_path == NULL || o->ledger_path == NULL)
+		return usage_error("--socket and --ledger are required");
+	if (*o->socket_path == '\0' || *o->ledger_path == '\0')
+		return usage_error("--%s: an empty path", *o->socket_path ? "ledger" : "socket");
+	if (strlen(o->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return usage_error("--socket: a path longer than %zu bytes",
+				   sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	return check_kind(o);
 bad:
-	fprintf(stderr, "patlab-svc: bad value for --%s: '%s'\n", longopts[li].name, optarg);
-	usage(stderr);
-	return -1;
+	return usage_error("--%s '%s': want %s", longopts[li].name, optarg, want);
 }
 
 static int epoll_add(int ep, int fd, const void *tag)
@@ -1211,7 +1293,37 @@ static int epoll_add(int ep, int fd, const void *tag)
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-/* teardown - release what start-up and the run acquired; the ledger's close result. */
+/*
+ * quiesce_signals - from here to the exit, SIGTERM and SIGINT do nothing. Freeing the
+ * controller puts back the dispositions it found, the default action (terminate) for these: a
+ * second signal after that, while the process writes its last line or returns from main(),
+ * would kill it, and a shutdown that completed would end as a death by signal. So, once every
+ * other thread of ours is joined, block them in this last one (an arrival stays pending), free
+ * the controller, then ignore them (which discards what is pending). Blocked and ignored they
+ * stay until the exit.
+ */
+static void quiesce_signals(struct svc *s)
+{
+	struct sigaction ign = {.sa_handler = SIG_IGN};
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < NSHUTDOWN_SIGNALS; i++)
+		sigaddset(&set, shutdown_signals[i]);
+	PL_CHECK(pthread_sigmask(SIG_BLOCK, &set, NULL));
+	pl_shutdown_free(s->sd);
+	s->sd = NULL;
+	sigemptyset(&ign.sa_mask);
+	for (size_t i = 0; i < NSHUTDOWN_SIGNALS; i++)
+		if (sigaction(shutdown_signals[i], &ign, NULL) != 0)
+			pl__die("patlab-svc: sigaction(%d, SIG_IGN): %s", shutdown_signals[i],
+				strerror(errno));
+}
+
+/*
+ * teardown - release what start-up and the run acquired, the signals last (see above); the
+ * ledger's close result. A start-up that failed removes a ledger it created (nothing in it).
+ */
 static int teardown(struct svc *s)
 {
 	int rc;
@@ -1241,20 +1353,23 @@ static int teardown(struct svc *s)
 		close(s->reserve_fd);
 	free(s->buckets);
 	PL_CHECK(pthread_mutex_destroy(&s->cq_lock));
-	rc = pl_ledger_close(s->ledger);
+	if (s->ledger_created && !s->started)
+		rc = pl__ledger_discard(s->ledger, s->o.ledger_path);
+	else
+		rc = pl_ledger_close(s->ledger);
 	if (rc != 0)
 		logmsg("ledger: close: %s", strerror(-rc));
-	pl_shutdown_free(s->sd);
+	quiesce_signals(s);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	static const int sigs[] = {SIGTERM, SIGINT};
 	struct svc svc = {.ep = -1, .lfd = -1, .cqfd = -1, .reserve_fd = -1};
 	struct svc *s = &svc;
 	int status = EXIT_ERROR;
 
+	/* Every argument is checked before anything is created. */
 	if (parse_args(argc, argv, &s->o) != 0)
 		return EXIT_USAGE;
 	signal(SIGPIPE, SIG_IGN);
@@ -1266,25 +1381,32 @@ int main(int argc, char **argv)
 	s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
 
 	/* First, so that a signal during start-up is kept in the pipe and honoured. */
-	s->sd = pl_shutdown_new(sigs, 2, s->o.grace_ns);
+	s->sd = pl_shutdown_new(shutdown_signals, NSHUTDOWN_SIGNALS, s->o.grace_ns);
 	if (s->sd == NULL || s->buckets == NULL) {
 		logmsg("start-up: %s", strerror(errno));
 		free(s->buckets);
 		pl_shutdown_free(s->sd);
 		return EXIT_ERROR;
 	}
-	s->ledger = pl_ledger_open(s->o.ledger_path);
-	if (s->ledger == NULL) {
-		logmsg("ledger %s: %s", s->o.ledger_path, strerror(errno));
-		goto out;
-	}
-	/* The pool before the socket: a pool the options cannot build fails the start-up
-	 * before any client can connect (and see its connection reset). */
+	/* The pool first: nothing on disk yet if its threads cannot be had. */
 	s->pool = pl_pool_new(&(pl_pool_opts){
 	    .workers = s->o.workers, .queue_depth = s->o.queue, .chan_kind = s->o.kind});
 	if (s->pool == NULL) {
 		logmsg("pool (kind %s, %u workers, queue %zu): %s", s->o.kind, s->o.workers,
 		       s->o.queue, strerror(errno));
+		goto out;
+	}
+	/* The ledger before the socket: a second service on this ledger never listens. */
+	s->ledger = pl__ledger_open_locked(s->o.ledger_path, &s->ledger_created);
+	if (s->ledger == NULL) {
+		if (errno == EWOULDBLOCK)
+			logmsg("ledger %s is in use by another process (it holds the file's lock): "
+			       "refusing to start",
+			       s->o.ledger_path);
+		else if (errno == ENXIO)
+			logmsg("ledger %s: a FIFO that nobody reads", s->o.ledger_path);
+		else
+			logmsg("ledger %s: %s", s->o.ledger_path, strerror(errno));
 		goto out;
 	}
 	if (open_socket(s) != 0)
@@ -1303,6 +1425,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	s->stopper_started = true;
+	s->started = true;
+	(void)pthread_setname_np(s->stopper, "svc-stopper"); /* for ps -L, gdb, and the tests */
 	logmsg("listening on %s (workers %u, queue %zu, kind %s, grace %.3f s, %s when full, "
 	       "max %u clients)",
 	       s->o.socket_path, s->o.workers, s->o.queue, s->o.kind, (double)s->o.grace_ns / 1e9,
@@ -1310,14 +1434,20 @@ int main(int argc, char **argv)
 
 	event_loop(s);
 
-	if (s->accepted != s->done + s->cancelled + s->returned || s->nset != 0)
+	/*
+	 * The pool's own verdict is one-sided: 0 means nothing was cancelled or handed back, but
+	 * -ETIMEDOUT also comes when a job finished its work and was still recording it as the
+	 * grace ran out. The status is the ledger's: what every accepted job became.
+	 */
+	if (s->accepted != s->done + s->cancelled + s->returned || s->nset != 0 ||
+	    (s->pool_rc == 0 && s->cancelled + s->returned != 0))
 		pl__die("patlab-svc: accepted %" PRIu64 " != done %" PRIu64 " + cancelled %" PRIu64
-			" + returned %" PRIu64 " (in flight %zu)",
-			s->accepted, s->done, s->cancelled, s->returned, s->nset);
+			" + returned %" PRIu64 " (in flight %zu), or the pool said 0 (%d)",
+			s->accepted, s->done, s->cancelled, s->returned, s->nset, s->pool_rc);
 	if (atomic_load(&s->ledger_failed))
 		status = EXIT_ERROR;
 	else
-		status = s->pool_rc == 0 ? EXIT_DRAINED : EXIT_CUT;
+		status = s->cancelled + s->returned == 0 ? EXIT_DRAINED : EXIT_CUT;
 out:
 	if (teardown(s) != 0)
 		status = EXIT_ERROR;

@@ -51,6 +51,11 @@
  * reads every busy flag, then cancels: either the worker sees the flag and hands the job back,
  * or the expirer sees it busy (Dekker). A job that observed the cancellation was therefore seen
  * busy, and a 0 result means no job was cut short.
+ * The verdict is exact that way round only. A job is unfinished until its function returns, and
+ * the pool cannot see inside it: one that has done its work and is still, say, writing down its
+ * result when the grace runs out makes the result -ETIMEDOUT though it lost nothing. Nor can the
+ * pool tell such a job from one that stopped early on seeing the cancel, so it does not try; a
+ * caller that needs each job's fate has the job record it (as patlab-svc's ledger does).
  *
  * Submit. Returns what the channel says (the context is consulted only when the queue is full),
  * plus -ENOMEM when no record can be had (a slab allocation failed). A try_submit that finds the

@@ -156,10 +156,10 @@ awk -F, 'NR == 2 && $6 == 3 && $7 + $8 + $9 == 16 && $9 > 0 { ok = 1 } END { exi
 	"$run2/cycles.csv" || fail "grace 1ns did not cut the drain: $(cat "$run2/cycles.csv")"
 echo "ok: hyperfine-shutdown --grace 1ns: exit 3, jobs handed back"
 
-# a pool the service refuses (spsc with 2 workers): exit 1 with the service's own message
+# a pool the service refuses (spsc: one receiver only): a usage error, exit 2, its own message
 "$hf" --build-dir "$bdir" --out "$out" --inflight 4 --runs 1 --warmup 0 --kind spsc \
 	>"$tmp/out" 2>&1 && fail "a refused pool passed"
-grep -q 'svc_cycle: inflight 4: patlab-svc exited with 1' "$tmp/out" ||
+grep -q 'svc_cycle: inflight 4: patlab-svc exited with 2' "$tmp/out" ||
 	fail "no message from the failed cycle: $(tail -5 "$tmp/out")"
 # the newest folder by time (names of runs in the same second sort at random)
 # shellcheck disable=SC2012

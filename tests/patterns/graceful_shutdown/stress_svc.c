@@ -1,38 +1,49 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Stress: patlab-svc as a real child process, a real SIGTERM (or SIGINT) at swept moments
- * across submit bursts, and the ledger against every client's answers (never use this as a
- * benchmark). The bug it hunts: work lost at shutdown.
+ * Shutdown trials: patlab-svc as a real child process, a real SIGTERM or SIGINT at swept moments
+ * across submit bursts, in half the trials a second signal after it, and the ledger against
+ * every client's answers (never use this as a benchmark). The bugs it hunts: work lost or done
+ * twice at shutdown, an exit status that does not match the ledger, a second signal that kills
+ * the service instead of making it exit 4.
  *
  * Usage: stress_svc PATH-TO-patlab-svc (CTest passes $<TARGET_FILE:patlab_svc>).
  *
- * Each round starts the service with random workers (1..3), queue depth (1..256), grace (over
+ * Each trial starts the service with random workers (1..3), queue depth (1..256), grace (over
  * at once, 1 ms, 5 ms, 30 ms, 300 ms) and BUSY or --block on a full queue. Several clients
  * connect and, from a common start, each writes a burst of 2..16 jobs (ids client << 32 |
  * sequence, random costs from 0 to 5 ms, mostly under 0.5 ms) every millisecond while reading
  * its answers: more than the workers can do, so queues fill and some jobs are turned away.
  * (Before the start each client's first job, costing nothing, is answered: the service has
  * accepted every connection before the signal can come.) The signal comes at
- * start + k * step + jitter for round k: the sweep walks the moment across the bursts in small
- * steps (before the first one, inside one, between two), with a seeded jitter. Clients write
- * three more bursts after it, then only read until the service closes their connection. Once a
- * client has seen a REFUSED, a late client connects and sends a job: it must hear
- * "ERR shutting-down" (or find the service gone) and its job must not be in the ledger.
+ * start + k * step + jitter for trial k: the sweep walks the moment across the bursts in small
+ * steps (before the first one, inside one, between two), with a seeded jitter. The second
+ * signal, when the trial has one, follows after a random delay up to the grace plus 2 ms
+ * (during the drain, at its very end, or after it), or once every client saw the service close
+ * its connection, plus up to 1 ms (the drain is over and the service is tearing down, where a
+ * signal once killed it). Clients write three more bursts after the first signal, then only
+ * read until the service closes their connection. Once a client has seen a REFUSED, a late
+ * client connects and sends a job: it must hear "ERR shutting-down" (or find the service gone)
+ * and its job must not be in the ledger.
  *
- * Checked after each round:
- * - the exit status is 0 (everything drained) or 3 (the grace ran out); 0 means every ledger
- *   line is "done"; the socket file was removed; the child's log has no sanitizer report;
+ * Checked after each trial:
+ * - the service exited by itself (never killed by a signal) within the grace plus a generous
+ *   slack; the status is the ledger's: 0 when every line is "done", 3 when some line is
+ *   "cancelled" or "returned"; or 4, only when a second signal was sent; the socket file was
+ *   removed; the child's log has no sanitizer report;
  * - the ledger parses line by line, no id twice (nothing done twice), every id one a client sent;
- * - every ledger id was answered to its client with the matching word (OK = done, CANCELLED =
- *   cancelled, NOTPROCESSED = returned): nothing accepted was lost, not even an answer;
- * - every BUSY or REFUSED id, and every id never answered, is absent from the ledger; no id got
- *   two answers; no ERR (clients send only valid lines) except "ERR shutting-down" as the only
- *   line of a connection the service had not accepted yet when it began draining;
+ * - every acknowledged job (OK, CANCELLED, NOTPROCESSED) is in the ledger with the matching
+ *   word (OK = done, CANCELLED = cancelled, NOTPROCESSED = returned); every ledger id was
+ *   answered, unless the exit was forced (4: answers not yet sent are lost);
+ * - every BUSY or REFUSED id, and every id never answered (outside a forced exit), is absent
+ *   from the ledger; no id got two answers; no ERR (clients send only valid lines) except
+ *   "ERR shutting-down" as the only line of a connection the service had not accepted yet when
+ *   it began draining;
  * - per client, in send order: after the first REFUSED every answered job is REFUSED (nothing is
  *   accepted once shutdown began).
  *
- * Rounds scale with PATLAB_STRESS_SCALE (fewer, with two clients, under sanitizers); the seed is
- * logged (PATLAB_SEED reruns the same choices); a watchdog reports where a round hung.
+ * 100 trials, times PATLAB_STRESS_SCALE (10000 at 100), in every build (two clients instead of
+ * three under sanitizers); the seed is logged (PATLAB_SEED reruns the same choices); a watchdog
+ * reports where a trial hung.
  */
 #include <errno.h>
 #include <poll.h>
@@ -53,9 +64,11 @@
 #include "helpers.h"
 #include "svc_harness.h"
 
-/* Totals over all rounds, printed at the end (coverage: each outcome must occur somewhere). */
+/* Totals over all trials, printed at the end (coverage: each outcome must occur somewhere). */
 static struct {
-	uint64_t rounds_drained, rounds_cut, sent, answers[6], late_refused, conn_refused;
+	uint64_t rounds_drained, rounds_cut, rounds_forced, second_signals, sent, answers[6],
+	    late_refused, conn_refused;
+	int64_t exit_max_ns; /* the longest first signal -> exit, beyond the grace */
 } totals;
 
 #define MAX_CLIENTS	  3
@@ -312,16 +325,23 @@ static void late_client(struct svc_proc *p, uint64_t late_id)
 	close(fd);
 }
 
-static void check_round(struct round *r, struct svc_proc *p, int status, uint64_t late_id)
+static void check_round(struct round *r, struct svc_proc *p, int status, bool second,
+			uint64_t late_id)
 {
 	struct ledger_entry *led;
 	size_t nled = ledger_read(p->ledger, &led);
 	struct stat st;
 	uint64_t answered = 0, accepted = 0;
+	bool all_done = true;
 
-	if (status != 0 && status != 3) {
+	for (size_t i = 0; i < nled; i++)
+		all_done &= led[i].state == PL_LEDGER_DONE;
+	if (status != (all_done ? 0 : 3) && !(second && status == 4)) {
 		svc_print_log(p);
-		pt_fail(__FILE__, __LINE__, "patlab-svc exited with %d (want 0 or 3)", status);
+		pt_fail(__FILE__, __LINE__,
+			"patlab-svc exited with %d; the ledger has %s, so want %d%s", status,
+			all_done ? "every job done" : "jobs not done", all_done ? 0 : 3,
+			second ? " (or 4: a second signal was sent)" : "");
 	}
 	svc_check_log(p);
 	CHECK(stat(p->sock, &st) != 0 && errno == ENOENT); /* removed at exit */
@@ -335,9 +355,6 @@ static void check_round(struct round *r, struct svc_proc *p, int status, uint64_
 		if (ci >= r->nclients || seq >= r->c[ci].nsent)
 			pt_fail(__FILE__, __LINE__, "ledger holds job %llu that nobody sent",
 				(unsigned long long)id);
-		if (status == 0 && led[i].state != PL_LEDGER_DONE)
-			pt_fail(__FILE__, __LINE__, "exit 0 but job %llu is %s in the ledger",
-				(unsigned long long)id, pl_ledger_state_name(led[i].state));
 	}
 	for (unsigned ci = 0; ci < r->nclients; ci++) {
 		struct client *c = &r->c[ci];
@@ -359,7 +376,9 @@ static void check_round(struct round *r, struct svc_proc *p, int status, uint64_
 				want = e->state == PL_LEDGER_DONE	 ? A_OK
 				       : e->state == PL_LEDGER_CANCELLED ? A_CANCELLED
 									 : A_NOTPROCESSED;
-			if (e != NULL ? a != want : (a != A_NONE && a != A_BUSY && a != A_REFUSED))
+			/* A forced exit (4) loses the answers not yet sent, never a record. */
+			if (e != NULL ? a != want && !(status == 4 && a == A_NONE)
+				      : (a != A_NONE && a != A_BUSY && a != A_REFUSED))
 				pt_fail(__FILE__, __LINE__,
 					"job %llu: the client heard %s, the ledger says %s",
 					(unsigned long long)id, ans_names[a],
@@ -384,8 +403,10 @@ static void check_round(struct round *r, struct svc_proc *p, int status, uint64_
 		totals.conn_refused += r->c[ci].conn_refused;
 	if (status == 0)
 		totals.rounds_drained++;
-	else
+	else if (status == 3)
 		totals.rounds_cut++;
+	else
+		totals.rounds_forced++;
 	(void)answered;
 	free(led);
 }
@@ -399,11 +420,22 @@ static void run_round(const char *bin, unsigned k, uint64_t *rng, int64_t step_n
 	struct svc_proc p;
 	const char *args[16];
 	unsigned na = 0;
-	const char *grace = graces[pt_rand(rng) % 5], *queue = queues[pt_rand(rng) % 5];
+	const char *queue = queues[pt_rand(rng) % 5];
 	const char *nworkers = workers[pt_rand(rng) % 3];
 	bool block = pt_rand(rng) % 10 < 3;
+	static const int64_t grace_ns[] = {0, 1000000, 5000000, 30000000, 300000000};
+	unsigned gi = (unsigned)(pt_rand(rng) % 5);
 	int sig = pt_rand(rng) % 5 == 0 ? SIGINT : SIGTERM;
+	int sig2 = pt_rand(rng) % 5 == 0 ? SIGINT : SIGTERM;
+	/* A second signal in half the trials: during the drain, or as it ends. */
+	enum {
+		NONE,
+		DURING,
+		AT_END
+	} second = pt_rand(rng) % 2 != 0 ? NONE : pt_rand(rng) % 2 ? DURING : AT_END;
 	int64_t delay = (int64_t)k * step_ns + (int64_t)(pt_rand(rng) % (uint64_t)step_ns);
+	int64_t delay2 = (int64_t)(pt_rand(rng) % (uint64_t)(grace_ns[gi] + 2000000));
+	int64_t t_sig, slack_ns = (sanitized ? 30 : 10) * INT64_C(1000000000);
 	uint64_t late_id = (uint64_t)(MAX_CLIENTS + 1) << 32;
 	int status;
 
@@ -417,15 +449,18 @@ static void run_round(const char *bin, unsigned k, uint64_t *rng, int64_t step_n
 	args[na++] = "--queue";
 	args[na++] = queue;
 	args[na++] = "--grace";
-	args[na++] = grace;
+	args[na++] = graces[gi];
 	args[na++] = "--max-clients";
 	args[na++] = "16";
 	if (block)
 		args[na++] = "--block";
 	args[na] = NULL;
-	pt_note("round %u: workers %s, queue %s, grace %s, %s, %s after %.3f ms", k, nworkers,
-		queue, grace, block ? "block" : "busy", sig == SIGINT ? "SIGINT" : "SIGTERM",
-		(double)delay / 1e6);
+	pt_note("trial %u: workers %s, queue %s, grace %s, %s, %s after %.3f ms%s%s", k, nworkers,
+		queue, graces[gi], block ? "block" : "busy", sig == SIGINT ? "SIGINT" : "SIGTERM",
+		(double)delay / 1e6, second ? (sig2 == SIGINT ? ", SIGINT" : ", SIGTERM") : "",
+		second == DURING   ? " again later"
+		: second == AT_END ? " again at the end"
+				   : "");
 	svc_start(&p, bin, args);
 
 	for (unsigned i = 0; i < r->nclients; i++) {
@@ -444,7 +479,23 @@ static void run_round(const char *bin, unsigned k, uint64_t *rng, int64_t step_n
 	atomic_store(&r->go, 1);
 	pt_sleep_ns(r->t_start + delay - pl_now_ns() > 0 ? r->t_start + delay - pl_now_ns() : 0);
 	svc_signal(&p, sig);
+	t_sig = pl_now_ns();
 	atomic_store(&r->killed, 1);
+	if (second == DURING)
+		pt_sleep_ns(delay2);
+	/*
+	 * At the end: once every client saw its connection closed, the service's event loop is
+	 * over and it is tearing down: the last moment it may die of a signal by mistake.
+	 */
+	while (second == AT_END && atomic_load(&r->clients_done) < r->nclients)
+		pt_sleep_ns(20000);
+	if (second == AT_END)
+		pt_sleep_ns(delay2 % 1000000); /* across the teardown */
+	if (second != NONE) {
+		/* Not reaped yet: a child that exited meanwhile is a zombie; kill() is harmless. */
+		svc_signal(&p, sig2);
+		totals.second_signals++;
+	}
 
 	/* Once some client was refused, the service is draining: try to join it late. */
 	while (!atomic_load(&r->refused_seen) && atomic_load(&r->clients_done) < r->nclients)
@@ -457,8 +508,17 @@ static void run_round(const char *bin, unsigned k, uint64_t *rng, int64_t step_n
 		close(r->c[i].fd);
 	}
 	status = svc_wait(&p);
-	pt_note("round %u: checking (exit %d)", k, status);
-	check_round(r, &p, status, late_id);
+	t_sig = pl_now_ns() - t_sig - grace_ns[gi];
+	pt_note("trial %u: checking (exit %d)", k, status);
+	if (t_sig > slack_ns) {
+		svc_print_log(&p);
+		pt_fail(__FILE__, __LINE__,
+			"trial %u: exit %.3f s after the grace (at most %.0f s)", k,
+			(double)t_sig / 1e9, (double)slack_ns / 1e9);
+	}
+	if (t_sig > totals.exit_max_ns)
+		totals.exit_max_ns = t_sig;
+	check_round(r, &p, status, second != NONE, late_id);
 	svc_cleanup(&p);
 	for (unsigned i = 0; i < r->nclients; i++) {
 		free(r->c[i].ans);
@@ -480,25 +540,28 @@ int main(int argc, char **argv)
 	}
 	rng = pt_seed();
 	pt_watchdog_start(60);
-	/* The sweep covers ~8 bursts either way; fewer, coarser steps under sanitizers. */
-	rounds = (unsigned)((sanitized ? 30 : 40) * pt_scale());
+	/* The sweep covers ~8 bursts either way, in steps that shrink as the trials grow. */
+	rounds = (unsigned)(100 * pt_scale());
 	if (rounds < 2)
 		rounds = 2;
 	step_ns = 8 * INT64_C(1000000) / rounds;
+	if (step_ns < 1)
+		step_ns = 1;
 	for (unsigned k = 0; k < rounds; k++)
 		run_round(argv[1], k, &rng, step_ns, sanitized);
-	printf(
-	    "stress_svc: %u rounds passed (exit 0: %llu, exit 3: %llu); jobs sent %llu: OK %llu, "
-	    "CANCELLED %llu, NOTPROCESSED %llu, BUSY %llu, REFUSED %llu, unanswered %llu; "
-	    "connections refused %llu, late clients refused %llu\n",
-	    rounds, (unsigned long long)totals.rounds_drained,
-	    (unsigned long long)totals.rounds_cut, (unsigned long long)totals.sent,
-	    (unsigned long long)totals.answers[A_OK],
-	    (unsigned long long)totals.answers[A_CANCELLED],
-	    (unsigned long long)totals.answers[A_NOTPROCESSED],
-	    (unsigned long long)totals.answers[A_BUSY],
-	    (unsigned long long)totals.answers[A_REFUSED],
-	    (unsigned long long)totals.answers[A_NONE], (unsigned long long)totals.conn_refused,
-	    (unsigned long long)totals.late_refused);
+	printf("stress_svc: %u trials passed (exit 0: %llu, exit 3: %llu, exit 4: %llu; second "
+	       "signals %llu); jobs sent %llu: OK %llu, CANCELLED %llu, NOTPROCESSED %llu, BUSY "
+	       "%llu, REFUSED %llu, unanswered %llu; connections refused %llu, late clients "
+	       "refused %llu; slowest exit %.3f s past the grace\n",
+	       rounds, (unsigned long long)totals.rounds_drained,
+	       (unsigned long long)totals.rounds_cut, (unsigned long long)totals.rounds_forced,
+	       (unsigned long long)totals.second_signals, (unsigned long long)totals.sent,
+	       (unsigned long long)totals.answers[A_OK],
+	       (unsigned long long)totals.answers[A_CANCELLED],
+	       (unsigned long long)totals.answers[A_NOTPROCESSED],
+	       (unsigned long long)totals.answers[A_BUSY],
+	       (unsigned long long)totals.answers[A_REFUSED],
+	       (unsigned long long)totals.answers[A_NONE], (unsigned long long)totals.conn_refused,
+	       (unsigned long long)totals.late_refused, (double)totals.exit_max_ns / 1e9);
 	return 0;
 }

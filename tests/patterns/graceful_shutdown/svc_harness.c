@@ -7,8 +7,10 @@
  */
 #include "svc_harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +31,7 @@ void svc_dir_init(struct svc_proc *p)
 
 	memset(p, 0, sizeof(*p));
 	p->pid = -1;
+	p->stderr_fd = -1;
 	/* Short: a socket path must fit sockaddr_un (108 bytes). */
 	if (tmp == NULL || *tmp == '\0' || strlen(tmp) > 40)
 		tmp = "/tmp";
@@ -56,7 +59,10 @@ void svc_spawn(struct svc_proc *p, const char *bin, const char *const *args)
 		argv[n++] = args[i];
 	}
 	argv[n] = NULL;
-	logfd = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (p->stderr_fd >= 0)
+		logfd = fcntl(p->stderr_fd, F_DUPFD_CLOEXEC, 0);
+	else
+		logfd = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	CHECK(logfd >= 0);
 	pid = fork();
 	CHECK(pid >= 0);
@@ -190,6 +196,18 @@ static char *slurp(const char *path, size_t *len)
 	buf[n] = '\0';
 	*len = n;
 	return buf;
+}
+
+char *svc_log(struct svc_proc *p)
+{
+	size_t len;
+	char *log = slurp(p->log, &len);
+
+	if (log == NULL) {
+		log = strdup("");
+		CHECK(log != NULL);
+	}
+	return log;
 }
 
 void svc_print_log(struct svc_proc *p)
@@ -348,4 +366,154 @@ long proc_rss_kb(pid_t pid)
 			break;
 	fclose(f);
 	return kb;
+}
+
+/*
+ * scan - call @fn(@p, entry name, @arg) for each entry of /proc/PID/@sub until it returns
+ * non-zero; that value, 0 when none did, -1 when the folder cannot be read.
+ */
+static long scan(struct svc_proc *p, const char *sub,
+		 long (*fn)(struct svc_proc *p, const char *name, void *arg), void *arg)
+{
+	char path[64];
+	struct dirent *d;
+	long found = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)p->pid, sub);
+	dir = opendir(path);
+	if (dir == NULL)
+		return -1;
+	while (found == 0 && (d = readdir(dir)) != NULL)
+		if (d->d_name[0] != '.')
+			found = fn(p, d->d_name, arg);
+	closedir(dir);
+	return found;
+}
+
+static long named(struct svc_proc *p, const char *tid, void *comm)
+{
+	char path[PATH_MAX], name[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)p->pid, tid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	if (fgets(name, sizeof(name), f) != NULL)
+		name[strcspn(name, "\n")] = '\0';
+	fclose(f);
+	return strcmp(name, comm) == 0 ? atol(tid) : 0;
+}
+
+pid_t svc_thread(struct svc_proc *p, const char *comm)
+{
+	long tid = scan(p, "task", named, (void *)comm);
+
+	return tid > 0 ? (pid_t)tid : -1;
+}
+
+int svc_syscall(struct svc_proc *p, pid_t tid, long *nr, unsigned long *arg0)
+{
+	char path[64], line[256];
+	FILE *f;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)p->pid, (int)tid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	/* "running", "-1 SP PC" (blocked outside a system call), or "NR ARG0 .. ARG5 SP PC". */
+	if (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "running", 7) == 0 || strncmp(line, "-1 ", 3) == 0)
+			rc = 0;
+		else if (sscanf(line, "%ld %lx", nr, arg0) == 2)
+			rc = 1;
+	}
+	fclose(f);
+	return rc;
+}
+
+struct blocked {
+	long nr;
+	unsigned long arg0;
+	bool told; /* /proc answered for some thread */
+};
+
+static long blocked(struct svc_proc *p, const char *tid, void *arg)
+{
+	struct blocked *b = arg;
+	unsigned long a;
+	long n;
+	int rc = svc_syscall(p, (pid_t)atol(tid), &n, &a);
+
+	b->told |= rc >= 0;
+	return rc == 1 && n == b->nr && a == b->arg0 ? atol(tid) : 0;
+}
+
+pid_t svc_blocked_in(struct svc_proc *p, long nr, unsigned long arg0)
+{
+	struct blocked b = {.nr = nr, .arg0 = arg0, .told = false};
+	long tid = scan(p, "task", blocked, &b);
+
+	return tid > 0 ? (pid_t)tid : b.told ? 0 : -1;
+}
+
+static long opens(struct svc_proc *p, const char *fd, void *path)
+{
+	char link[64], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/fd/%s", (int)p->pid, fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n <= 0)
+		return 0;
+	target[n] = '\0';
+	/* + 1: descriptor 0 must not read as "none". */
+	return strcmp(target, path) == 0 ? atol(fd) + 1 : 0;
+}
+
+int svc_fd_of(struct svc_proc *p, const char *path)
+{
+	long fd1 = scan(p, "fd", opens, (void *)path);
+
+	return fd1 > 0 ? (int)(fd1 - 1) : -1;
+}
+
+void pipe_fill(int wfd)
+{
+	static const char junk[4096] = {0};
+	char self[64];
+	int fd;
+
+	/* A descriptor of our own: O_NONBLOCK on @wfd would be the child's too. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", wfd);
+	fd = open(self, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	CHECK(fd >= 0);
+	for (size_t chunk = sizeof(junk); chunk > 0;) {
+		ssize_t n = write(fd, junk, chunk);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			CHECK(errno == EAGAIN);
+			chunk /= 2; /* a smaller write may still fit */
+		}
+	}
+	close(fd);
+}
+
+int fifo_full(const char *path)
+{
+	int rfd, wfd;
+
+	CHECK(mkfifo(path, 0600) == 0);
+	rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	CHECK(rfd >= 0);
+	wfd = open(path, O_WRONLY | O_CLOEXEC);
+	CHECK(wfd >= 0);
+	(void)fcntl(wfd, F_SETPIPE_SZ, 4096); /* the smallest; the default does as well */
+	pipe_fill(wfd);
+	close(wfd); /* the bytes stay: the read end is open */
+	return rfd;
 }

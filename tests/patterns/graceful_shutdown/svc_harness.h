@@ -10,6 +10,11 @@
  * log for sanitizer reports (a sanitizer in the child may print and still _exit with our
  * status).
  *
+ * Some cases must act at the moment the service is blocked at a given point (a ledger write
+ * held up by a full FIFO, a join, the last log line): svc_syscall() and svc_blocked_in() read
+ * what each of its threads is blocked in from /proc/PID/task/TID/syscall, so such a case waits
+ * for an event instead of sleeping for a time; where /proc does not tell (-1), the case skips.
+ *
  * Only the main thread may call svc_start() (the child's parent-death signal is tied to the
  * thread that forked it). Everything else may be called from any thread.
  */
@@ -29,6 +34,7 @@ struct svc_proc {
 	char sock[96];
 	char ledger[96];
 	char log[96];
+	int stderr_fd; /* >= 0: the child's stderr and stdout instead of @log (set after init) */
 };
 
 /* A ledger read back: one entry per line. */
@@ -64,6 +70,9 @@ bool svc_exited(struct svc_proc *p);
 /* svc_check_log - fail (printing the log) if the child's stderr holds a sanitizer report. */
 void svc_check_log(struct svc_proc *p);
 
+/* svc_log - the child's stderr so far, NUL-terminated (free it); "" when there is none. */
+char *svc_log(struct svc_proc *p);
+
 /* svc_print_log - copy the child's stderr to ours (for failures). */
 void svc_print_log(struct svc_proc *p);
 
@@ -98,5 +107,35 @@ const struct ledger_entry *ledger_find(const struct ledger_entry *e, size_t n, u
 
 /* proc_rss_kb - VmRSS of @pid in kB, or -1. */
 long proc_rss_kb(pid_t pid);
+
+/* svc_thread - the id of the child's thread named @comm (pthread_setname_np), or -1. */
+pid_t svc_thread(struct svc_proc *p, const char *comm);
+
+/*
+ * svc_syscall - what thread @tid of the child is blocked in: its system call's number and first
+ * argument. Returns 1 (blocked in a system call), 0 (running, or not in a system call), or -1
+ * when /proc cannot tell (unreadable: no permission, or a kernel without it; the thread gone).
+ */
+int svc_syscall(struct svc_proc *p, pid_t tid, long *nr, unsigned long *arg0);
+
+/*
+ * svc_blocked_in - a thread of the child blocked in system call @nr with first argument @arg0:
+ * its id; 0 when there is none; -1 when /proc cannot tell.
+ */
+pid_t svc_blocked_in(struct svc_proc *p, long nr, unsigned long arg0);
+
+/* svc_fd_of - the child's descriptor number for the file at @path, or -1. */
+int svc_fd_of(struct svc_proc *p, const char *path);
+
+/*
+ * fifo_full - make @path a FIFO (mode 0600) whose buffer is full, with a reader: a writer that
+ * opens it can open, but its first write blocks until the returned read end is read. Returns
+ * the non-blocking read end.
+ */
+int fifo_full(const char *path);
+
+/* pipe_fill - fill the pipe whose write end is @wfd (through a descriptor of our own, so
+ * @wfd's flags, shared with a child, stay as they are) until a write would block. */
+void pipe_fill(int wfd);
 
 #endif /* PATLAB_TEST_SVC_HARNESS_H */

@@ -6,6 +6,8 @@
  *   stream usable again;
  * - the ledger: mode 0600, append across reopen, records from several threads at once all
  *   whole and parseable, seal refuses further records, the line parser refuses torn lines;
+ *   the service's locked open (one writer per file, discard removes only what it created, a
+ *   FIFO written unlocked, its fsync skipped);
  * - the shutdown controller: argument checks, one per process, RUNNING -> DRAINING ->
  *   FORCED on real signals (also taken by another thread), the stopping and grace contexts,
  *   the grace deadline, programmatic begin/force, handlers restored by free;
@@ -14,6 +16,7 @@
  *   a long grace drains everything, points it cannot run are skipped with -ENOTSUP.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -286,6 +289,72 @@ static void test_ledger(void)
 	rmdir(dir);
 }
 
+/*
+ * The service's ledger: one writer per file (the lock holds across open file descriptions, so
+ * a second open in this process stands for a second service), created only when absent and
+ * never truncated, removed by discard only when this open created it and it is still there;
+ * a FIFO is written unlocked and its "fsync" counts as done; a FIFO nobody reads is refused.
+ */
+static void test_ledger_locked(void)
+{
+	char dir[] = "/tmp/plledger-XXXXXX", path[64], fifo[64];
+	pl_ledger *a, *b;
+	bool created = false;
+	size_t len;
+	char *buf;
+	int rfd;
+
+	pt_note("ledger: locked open");
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/ledger", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	errno = 0;
+	CHECK(pl__ledger_open_locked("", &created) == NULL && errno == EINVAL);
+
+	a = pl__ledger_open_locked(path, &created);
+	CHECK(a != NULL && created);
+	errno = 0;
+	CHECK(pl__ledger_open_locked(path, &created) == NULL && errno == EWOULDBLOCK);
+	CHECK_EQ(pl__ledger_discard(a, path), 0);
+	CHECK(access(path, F_OK) != 0 && errno == ENOENT); /* created, so removed */
+
+	a = pl__ledger_open_locked(path, &created);
+	CHECK(a != NULL && created);
+	CHECK_EQ(pl_ledger_record(a, 5, PL_LEDGER_DONE), 0);
+	CHECK_EQ(pl_ledger_close(a), 0); /* the lock goes with it */
+	b = pl__ledger_open_locked(path, &created);
+	CHECK(b != NULL && !created);
+	CHECK_EQ(pl_ledger_record(b, 6, PL_LEDGER_RETURNED), 0);
+	CHECK_EQ(pl_ledger_close(b), 0);
+	buf = read_all(path, &len);
+	CHECK_EQ(strcmp(buf, "5 done\n6 returned\n"), 0); /* appended, never truncated */
+	free(buf);
+
+	CHECK(mkfifo(fifo, 0600) == 0);
+	errno = 0;
+	CHECK(pl__ledger_open_locked(fifo, &created) == NULL && errno == ENXIO); /* no reader */
+	rfd = open(fifo, O_RDONLY | O_NONBLOCK);
+	CHECK(rfd >= 0);
+	a = pl__ledger_open_locked(fifo, &created);
+	CHECK(a != NULL && !created);
+	b = pl__ledger_open_locked(fifo, &created); /* not a regular file: no lock */
+	CHECK(b != NULL);
+	CHECK_EQ(pl_ledger_record(a, 7, PL_LEDGER_DONE), 0);
+	CHECK_EQ(pl_ledger_sync(a), 0);
+	CHECK_EQ(pl_ledger_close(b), 0);
+	CHECK_EQ(pl_ledger_close(a), 0);
+	{
+		char line[16] = "";
+
+		CHECK_EQ(read(rfd, line, sizeof(line) - 1), 7);
+		CHECK_EQ(strcmp(line, "7 done\n"), 0);
+	}
+	close(rfd);
+	unlink(fifo);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* ------------------------------------------------------------------ controller */
 
 static bool readable(int fd)
@@ -502,6 +571,7 @@ int main(void)
 	test_parse();
 	test_framer();
 	test_ledger();
+	test_ledger_locked();
 	test_controller();
 	test_burn();
 	test_workload();

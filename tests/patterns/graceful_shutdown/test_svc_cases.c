@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * patlab-svc, case by case, as a real child process (usage: test_svc_cases PATH-TO-patlab-svc):
- * - start-up: bad command line (exit 2); the socket and the ledger are created 0600; a live
- *   socket makes a second instance refuse to start (exit 1) while the first keeps serving; a
- *   stale socket is replaced; a path that is not a socket is left alone (exit 1);
+ * - start-up: each bad command line exits 2 with one line that names the problem and points to
+ *   --help, and creates nothing; --help lists the exit statuses; the socket and the ledger are
+ *   created 0600; a live socket makes a second instance refuse to start (exit 1) while the
+ *   first keeps serving, creating no ledger and leaving an existing one as it was; a stale
+ *   socket is replaced; a path that is not a socket is left alone (exit 1); a second instance
+ *   on the same ledger refuses to start (exit 1, "in use") and creates no socket;
  * - hostile input: malformed, unknown, over-long lines and NUL bytes each get their ERR and the
  *   connection keeps working; 16 MiB without a newline get one "ERR line-too-long" and do not
  *   grow the service's memory; a client that never reads its answers is stopped being read
@@ -15,11 +18,16 @@
  * - shutdown: SIGINT drains to exit 0; grace over at once cuts a running and a queued job
  *   (CANCELLED, NOTPROCESSED, exit 3); a second SIGTERM during a long grace exits at once with
  *   4, the ledger whole and the socket removed; a ledger that cannot be written (/dev/full)
- *   makes the service drain and stop by itself with exit 1.
+ *   makes the service drain and stop by itself with exit 1;
+ * - at an exact moment (the service's threads read in /proc, the ledger a full FIFO that holds
+ *   a job's record back): a job that has done its work but not yet recorded it as the grace
+ *   runs out still makes the exit 0 (the status is the ledger's); a SIGTERM that comes while
+ *   the service writes its last log line, after the drain, does not kill it.
  * Timing is never asserted; jobs that must not finish during a case cost 10 s or more, and the
  * watchdog bounds everything that must merely return.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +35,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -123,15 +132,114 @@ static void expect_ledger(struct svc_proc *p, const uint64_t *ids, const enum pl
 	free(e);
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	CHECK(fputs(text, f) >= 0);
+	CHECK(fclose(f) == 0);
+}
+
+static void expect_file(const char *path, const char *text)
+{
+	char buf[256];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	CHECK(f != NULL);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (strcmp(buf, text) != 0)
+		pt_fail(__FILE__, __LINE__, "%s holds '%s', wanted '%s'", path, buf, text);
+}
+
+/* absent - nothing at @path (a failed start must not have created it). */
+static void absent(const char *path, const char *what)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 || errno != ENOENT)
+		pt_fail(__FILE__, __LINE__, "a failed start left its %s at %s", what, path);
+}
+
+static unsigned count_lines(const char *s)
+{
+	unsigned n = 0;
+
+	for (; *s != '\0'; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/*
+ * case_usage - every bad command line exits 2 with one line on stderr that names the problem
+ * and points to --help, and creates nothing; --help prints the exit statuses and exits 0.
+ */
 static void case_usage(void)
 {
+	static char long_sock[200];
+	static const struct {
+		const char *args[6];
+		const char *names; /* the message must contain this */
+	} bad[] = {
+	    {{"--kind", "bogus", NULL}, "bogus"},
+	    {{"--kind", "spsc", NULL}, "spsc"},
+	    {{"--kind", "lockfree", "--queue", "0", NULL}, "--queue"},
+	    {{"--workers", "0", NULL}, "--workers"},
+	    {{"--grace", "soon", NULL}, "--grace"},
+	    {{"--max-clients", "-1", NULL}, "--max-clients"},
+	    {{"--frobnicate", NULL}, "--frobnicate"},
+	    {{"--grace", NULL}, "--grace"},
+	    {{"operand", NULL}, "operand"},
+	    {{"--ledger", "", NULL}, "--ledger"},
+	    {{"--socket", long_sock, NULL}, "--socket"},
+	};
+	const char *help[] = {"--help", NULL};
 	struct svc_proc p;
-	const char *bad[] = {"--workers", "0", NULL};
+	char *log;
 
-	pt_note("bad command lines");
+	memset(long_sock, 'x', sizeof(long_sock) - 1);
+	long_sock[0] = '/';
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		pt_note("bad command line %zu (%s)", i, bad[i].names);
+		svc_dir_init(&p);
+		svc_spawn(&p, bin, bad[i].args);
+		if (svc_wait(&p) != 2) {
+			svc_print_log(&p);
+			pt_fail(__FILE__, __LINE__, "bad command line %zu (%s): exit %d, wanted 2",
+				i, bad[i].names, p.status);
+		}
+		log = svc_log(&p);
+		if (count_lines(log) != 1 || strstr(log, bad[i].names) == NULL ||
+		    strstr(log, "patlab-svc --help") == NULL)
+			pt_fail(__FILE__, __LINE__,
+				"bad command line %zu: wanted one line naming '%s' and pointing to "
+				"'patlab-svc --help', got:\n%s",
+				i, bad[i].names, log);
+		free(log);
+		absent(p.ledger, "ledger");
+		absent(p.sock, "socket");
+		svc_cleanup(&p);
+	}
+
+	pt_note("--help");
 	svc_dir_init(&p);
-	svc_spawn(&p, bin, bad);
-	CHECK_EQ(svc_wait(&p), 2);
+	svc_spawn(&p, bin, help);
+	CHECK_EQ(svc_wait(&p), 0);
+	log = svc_log(&p);
+	for (int code = 0; code <= 4; code++) {
+		const char *codes = strstr(log, "exit status");
+		char want[16];
+
+		snprintf(want, sizeof(want), "%d ", code);
+		if (codes == NULL || strstr(codes, want) == NULL)
+			pt_fail(__FILE__, __LINE__, "--help does not document exit status %d:\n%s",
+				code, log);
+	}
+	free(log);
+	absent(p.ledger, "ledger");
 	svc_cleanup(&p);
 }
 
@@ -152,7 +260,10 @@ static void case_startup(void)
 	CHECK(stat(a.ledger, &st) == 0);
 	CHECK_EQ(st.st_mode & 07777, 0600);
 
-	/* A second instance on the same socket: refused, and the first one is untouched. */
+	/*
+	 * A second instance on the same socket: refused, the first one untouched, and nothing of
+	 * the second left behind: no ledger it created, a ledger it found kept byte for byte.
+	 */
 	svc_dir_init(&b);
 	snprintf(b.sock, sizeof(b.sock), "%s", a.sock);
 	svc_spawn(&b, bin, none);
@@ -161,6 +272,11 @@ static void case_startup(void)
 		pt_fail(__FILE__, __LINE__, "a second instance on a live socket exited %d",
 			b.status);
 	}
+	absent(b.ledger, "ledger");
+	write_file(b.ledger, "precious\n");
+	svc_spawn(&b, bin, none);
+	CHECK_EQ(svc_wait(&b), 1);
+	expect_file(b.ledger, "precious\n");
 	snprintf(b.sock, sizeof(b.sock), "%s/sock", b.dir); /* a's socket is not b's to remove */
 	svc_cleanup(&b);
 	fd = connect_ok(&a);
@@ -205,6 +321,61 @@ static void case_startup(void)
 	svc_spawn(&a, bin, none);
 	CHECK_EQ(svc_wait(&a), 1);
 	CHECK(stat(a.sock, &st) == 0 && S_ISREG(st.st_mode));
+	absent(a.ledger, "ledger");
+	svc_cleanup(&a);
+}
+
+/*
+ * case_ledger_lock - two instances given one ledger file: the second refuses to start (exit 1,
+ * saying the ledger is in use) without creating its socket; the first keeps serving and the
+ * ledger holds its lines only.
+ */
+static void case_ledger_lock(void)
+{
+	const char *none[] = {NULL};
+	struct svc_proc a, b;
+	struct line_buf rb = {.off = 0, .len = 0};
+	char *log;
+	int fd;
+
+	pt_note("two instances, one ledger");
+	fd = start_connected(&a, none);
+	send_str(fd, "JOB 1 0\n");
+	expect_line(fd, &rb, "OK 1");
+	svc_dir_init(&b);
+	snprintf(b.ledger, sizeof(b.ledger), "%s", a.ledger);
+	svc_spawn(&b, bin, none);
+	/* Until it exits; if it listens instead, it took the ledger: stop it and fail. */
+	while (!svc_exited(&b)) {
+		int probe = svc_connect(b.sock);
+
+		if (probe >= 0) {
+			close(probe);
+			svc_signal(&b, SIGTERM);
+			svc_wait(&b);
+			svc_print_log(&b);
+			pt_fail(__FILE__, __LINE__, "a second instance started on a ledger in use");
+		}
+		pt_sleep_ns(1000000);
+	}
+	log = svc_log(&b);
+	if (b.status != 1 || strstr(log, "in use") == NULL)
+		pt_fail(__FILE__, __LINE__, "second instance on a ledger in use: exit %d, log:\n%s",
+			b.status, log);
+	free(log);
+	absent(b.sock, "socket");
+	snprintf(b.ledger, sizeof(b.ledger), "%s/ledger", b.dir); /* a's, not b's to remove */
+	svc_cleanup(&b);
+	send_str(fd, "JOB 2 0\n");
+	expect_line(fd, &rb, "OK 2");
+	close(fd);
+	finish(&a, SIGTERM, 0);
+	{
+		const uint64_t ids[] = {1, 2};
+		const enum pl_ledger_state st[] = {PL_LEDGER_DONE, PL_LEDGER_DONE};
+
+		expect_ledger(&a, ids, st, 2);
+	}
 	svc_cleanup(&a);
 }
 
@@ -654,6 +825,196 @@ static void case_ledger_failure(void)
 	svc_cleanup(&p);
 }
 
+/* ------------------------------------------------------------------ at a given moment */
+
+/*
+ * wait_blocked_in - until a thread of @p is blocked in system call @nr on @arg0: its id, or 0
+ * when /proc cannot tell (the caller skips its case). The watchdog bounds the wait.
+ */
+static pid_t wait_blocked_in(struct svc_proc *p, long nr, unsigned long arg0, const char *what)
+{
+	pt_note("waiting for patlab-svc to block in %s", what);
+	for (;;) {
+		pid_t tid = svc_blocked_in(p, nr, arg0);
+
+		if (tid > 0)
+			return tid;
+		if (tid < 0)
+			return 0;
+		pt_sleep_ns(1000000);
+	}
+}
+
+/* drain_fd - read @fd (non-blocking) until it has nothing; append to @buf (of @cap). */
+static size_t drain_fd(int fd, char *buf, size_t cap, size_t len)
+{
+	char junk[4096];
+
+	for (;;) {
+		ssize_t n = read(fd, junk, sizeof(junk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return len;
+		for (ssize_t i = 0; i < n; i++)
+			if (junk[i] != '\0' && len + 1 < cap) /* the fill bytes are NULs */
+				buf[len++] = junk[i];
+		buf[len] = '\0';
+	}
+}
+
+/*
+ * wait_text - read the FIFO or pipe @fd until what it delivered (fill bytes aside) contains
+ * @want; everything read is kept in @buf.
+ */
+static void wait_text(int fd, char *buf, size_t cap, const char *want)
+{
+	size_t len = strlen(buf);
+
+	pt_note("waiting for '%s'", want);
+	while (strstr(buf, want) == NULL) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+		CHECK(poll(&pfd, 1, -1) >= 0 || errno == EINTR);
+		len = drain_fd(fd, buf, cap, len);
+	}
+}
+
+/*
+ * start_held - start the service (@p initialised, @args its options) with a full FIFO as its
+ * ledger, and hold one accepted job in its last step: job 1 costs nothing, so it is done at
+ * once, but its record cannot be written until the FIFO is read. Returns the connected client;
+ * *@rfd the FIFO's read end. *@held is false when /proc cannot show the job held (the caller
+ * skips its case).
+ */
+static int start_held(struct svc_proc *p, const char *const *args, int *rfd, bool *held)
+{
+	struct line_buf rb = {.off = 0, .len = 0};
+	int fd, lfd;
+
+	*rfd = fifo_full(p->ledger);
+	svc_spawn(p, bin, args);
+	svc_wait_ready(p);
+	fd = connect_ok(p);
+	/* The duplicate proves job 1 was accepted and is not finished: it cannot be recorded. */
+	send_str(fd, "JOB 1 0\nJOB 1 0\n");
+	expect_line(fd, &rb, "ERR duplicate-id");
+	lfd = svc_fd_of(p, p->ledger);
+	CHECK(lfd >= 0);
+	*held = wait_blocked_in(p, SYS_write, (unsigned long)lfd, "the ledger write") != 0;
+	if (!*held)
+		printf("skip: /proc/PID/task/TID/syscall does not tell what patlab-svc does\n");
+	return fd;
+}
+
+/*
+ * case_status_from_ledger - the exit status follows the ledger, not how late the pool saw its
+ * jobs finish. One worker, grace over at once; job 1 costs nothing, but its ledger record
+ * cannot be written yet (the ledger is a full FIFO): the job has done its work and is in its
+ * last step when SIGTERM comes, so the pool's grace runs out with the job still running. Once
+ * the stopper waits to join the worker (the pool has made its decision) the FIFO is read: the
+ * record goes through, "1 done", OK. Every accepted job is done: exit 0.
+ */
+static void case_status_from_ledger(void)
+{
+	const char *args[] = {"--workers", "1", "--grace", "0s", NULL};
+	struct svc_proc p;
+	struct line_buf rb = {.off = 0, .len = 0};
+	char led[256] = "";
+	unsigned long addr0 = 0, addr;
+	bool held;
+	long nr;
+	pid_t stopper;
+	int rfd, fd;
+
+	pt_note("exit status from the ledger: a job that finishes as the grace runs out");
+	svc_dir_init(&p);
+	cur = &p;
+	fd = start_held(&p, args, &rfd, &held);
+	stopper = svc_thread(&p, "svc-stopper");
+	CHECK(stopper > 0);
+	/* The stopper sleeps in a futex wait for the first signal... */
+	while (held && (svc_syscall(&p, stopper, &nr, &addr0) != 1 || nr != SYS_futex))
+		pt_sleep_ns(1000000);
+	svc_signal(&p, SIGTERM);
+	/* ...and then in another: the join of the worker, once the pool expired. */
+	pt_note("waiting for the stopper to join the worker");
+	while (held &&
+	       (svc_syscall(&p, stopper, &nr, &addr) != 1 || nr != SYS_futex || addr == addr0))
+		pt_sleep_ns(1000000);
+	wait_text(rfd, led, sizeof(led), "1 done\n");
+	expect_line(fd, &rb, "OK 1");
+	close(fd);
+	CHECK_EQ(strcmp(led, "1 done\n"), 0);
+	if (svc_wait(&p) != 0) {
+		svc_print_log(&p);
+		pt_fail(__FILE__, __LINE__, "every accepted job done, exit %d (wanted 0)",
+			p.status);
+	}
+	svc_check_log(&p);
+	close(rfd);
+	svc_cleanup(&p);
+}
+
+/*
+ * case_signal_after_drain - a second SIGTERM that arrives once the drain is over (the service
+ * is writing its last log line) does not kill it: the exit status is still the ledger's. The
+ * service's stderr is a pipe this test fills, so that its last line blocks; the ledger is a
+ * full FIFO again, so that the drain waits (job 1 unrecorded) until the test has read the
+ * "draining" line and filled the pipe.
+ */
+static void case_signal_after_drain(void)
+{
+	const char *args[] = {"--workers", "1", "--grace", "60s", NULL};
+	struct svc_proc p;
+	struct line_buf rb = {.off = 0, .len = 0};
+	char led[256] = "", err[4096] = "";
+	bool held;
+	int rfd, fd, ep[2];
+
+	pt_note("a signal while the service writes its last line");
+	svc_dir_init(&p);
+	CHECK(pipe2(ep, O_CLOEXEC) == 0);
+	CHECK(fcntl(ep[0], F_SETFL, O_NONBLOCK) == 0);
+	p.stderr_fd = ep[1];
+	cur = NULL; /* its stderr is the pipe: there is no log file to print */
+	fd = start_held(&p, args, &rfd, &held);
+	wait_text(ep[0], err, sizeof(err), "listening");
+	svc_signal(&p, SIGTERM);
+	wait_text(ep[0], err, sizeof(err), "draining");
+	if (held)
+		pipe_fill(ep[1]); /* its next line, the last, will block */
+	close(ep[1]);
+	wait_text(rfd, led, sizeof(led), "1 done\n"); /* the drain ends */
+	expect_line(fd, &rb, "OK 1");
+	if (held && wait_blocked_in(&p, SYS_write, STDERR_FILENO, "its last log line") != 0)
+		svc_signal(&p, SIGTERM);
+	/* Read its stderr to the end: the last line goes through, and the child exits. */
+	for (;;) {
+		struct pollfd pfd = {.fd = ep[0], .events = POLLIN};
+		char junk[4096];
+		ssize_t n;
+
+		CHECK(poll(&pfd, 1, -1) >= 0 || errno == EINTR);
+		n = read(ep[0], junk, sizeof(junk));
+		if (n == 0)
+			break; /* every write end closed: the child is gone */
+		if (n < 0)
+			CHECK(errno == EAGAIN || errno == EINTR);
+	}
+	close(ep[0]);
+	close(fd);
+	if (svc_wait(&p) != 0)
+		pt_fail(
+		    __FILE__, __LINE__,
+		    "a signal during the last log line: exit status %d, wanted 0 (%d: killed by "
+		    "that signal)",
+		    p.status, 128 + SIGTERM);
+	close(rfd);
+	svc_cleanup(&p);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -665,6 +1026,7 @@ int main(int argc, char **argv)
 	pt_watchdog_start(50);
 	case_usage();
 	case_startup();
+	case_ledger_lock();
 	case_hostile();
 	case_slow_reader();
 	case_disconnect();
@@ -673,6 +1035,8 @@ int main(int argc, char **argv)
 	case_max_clients();
 	case_forced();
 	case_ledger_failure();
+	case_status_from_ledger();
+	case_signal_after_drain();
 	printf("test_svc_cases: all cases passed\n");
 	return 0;
 }
