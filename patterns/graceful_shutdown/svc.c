@@ -63,9 +63,9 @@
  * closed -> the ledger is fsynced -> SIGTERM and SIGINT are blocked and ignored until the exit
  * (quiesce_signals()) -> exit with the ledger's status: 0 when every accepted job was recorded
  * done, 3 when one was recorded cancelled or returned. The status is counted from what the
- * jobs recorded, not taken from pl_pool_shutdown()'s result: the pool answers -ETIMEDOUT when a
- * job's function had not returned as the grace ran out, and ours may then already have burnt
- * its whole cost and be writing "done". A second signal during the drain exits at once:
+ * jobs recorded, not taken from pl_pool_shutdown()'s result: the pool's 0 says every job
+ * started, not how each ended (one running as the grace ran out saw the cancel, and may have
+ * stopped early or already been writing "done"). A second signal during the drain exits at once:
  * the controller cancels the grace (the pool expires now: running jobs are cancelled, the rest
  * handed back, all recorded), the IO thread gives the stopper at most FORCE_WAIT_NS to finish
  * that (cooperative jobs need microseconds; the bound is for jobs that would not stop), seals
@@ -1435,12 +1435,12 @@ int main(int argc, char **argv)
 	event_loop(s);
 
 	/*
-	 * The pool's own verdict is one-sided: 0 means nothing was cancelled or handed back, but
-	 * -ETIMEDOUT also comes when a job finished its work and was still recording it as the
-	 * grace ran out. The status is the ledger's: what every accepted job became.
+	 * The pool's verdict says whether jobs were handed back (-ETIMEDOUT exactly then), not
+	 * how the ones that ran ended: the status is the ledger's, what every accepted job
+	 * became. The two must agree on the handed-back ones.
 	 */
 	if (s->accepted != s->done + s->cancelled + s->returned || s->nset != 0 ||
-	    (s->pool_rc == 0 && s->cancelled + s->returned != 0))
+	    (s->pool_rc == 0) != (s->returned == 0))
 		pl__die("patlab-svc: accepted %" PRIu64 " != done %" PRIu64 " + cancelled %" PRIu64
 			" + returned %" PRIu64 " (in flight %zu), or the pool said 0 (%d)",
 			s->accepted, s->done, s->cancelled, s->returned, s->nset, s->pool_rc);

@@ -19,8 +19,9 @@
  * cancelled), or returned (handed to the unstarted callback). lost = submitted - (done +
  * cancelled + returned) must be 0. Extras, per shutdown: in_flight (jobs not yet finished at
  * t0, mean), done, cancelled, returned (means), expired_frac (share of shutdowns whose grace ran
- * out: pl_pool_shutdown() returned -ETIMEDOUT), overrun_max_ns (the largest t1 - (t0 + grace)
- * among those: how late past its deadline a cut-short shutdown finished).
+ * out before every job started: pl_pool_shutdown() returned -ETIMEDOUT, jobs were handed back),
+ * overrun_max_ns (the largest t1 - (t0 + grace) among those: how late past its deadline a cut-short
+ * shutdown finished).
  *
  * A point that asks for more jobs in flight than the pool can hold at once (producers >
  * queue_depth + consumers, for a bounded depth) is skipped: its submits would wait for earlier

@@ -18,10 +18,10 @@
  * worst case), and the whole submit-run cycle fell from about 420 to 260 instructions per job.
  * Wall-clock figures on the shared 2-core machine were too noisy to tell the two apart.
  *
- * Workers. Each worker loops: receive (no context: only close ends it), mark itself busy,
- * check the pool's "expired" flag, then either run fn(job context, arg) or, when the grace ran
- * out, hand the job back and exit. Whoever dequeues a job thus either runs it or hands it back,
- * never both, never neither.
+ * Workers. Each worker loops: receive (no context: only close ends it), check the pool's
+ * "expired" flag, then either run fn(job context, arg) or, when the grace ran out, hand the job
+ * back and exit. Whoever dequeues a job thus either runs it or hands it back, never both, never
+ * neither.
  *
  * Shutdown. The first caller (the "stopper") records its unstarted callback and closes the
  * channel: intake stops at once, blocked submitters wake with -EPIPE. Every caller then waits
@@ -44,18 +44,12 @@
  * itself; that aborts with a message (submitting from there is fine: -EPIPE once closed). Jobs must
  * not cancel or release the job context they are given; they may retain it.
  *
- * Result: -ETIMEDOUT when the grace ran out while an accepted job was unfinished (it was then
- * running and saw the cancelled context, or it was handed back), else 0 — also when a grace was
- * already over but nothing was left to do. The "running" test is exact: a worker publishes
- * busy (seq_cst) before it reads expired (seq_cst), the expirer publishes expired before it
- * reads every busy flag, then cancels: either the worker sees the flag and hands the job back,
- * or the expirer sees it busy (Dekker). A job that observed the cancellation was therefore seen
- * busy, and a 0 result means no job was cut short.
- * The verdict is exact that way round only. A job is unfinished until its function returns, and
- * the pool cannot see inside it: one that has done its work and is still, say, writing down its
- * result when the grace runs out makes the result -ETIMEDOUT though it lost nothing. Nor can the
- * pool tell such a job from one that stopped early on seeing the cancel, so it does not try; a
- * caller that needs each job's fate has the job record it (as patlab-svc's ledger does).
+ * Result: -ETIMEDOUT when some accepted job never started (the grace ran out first: it was
+ * handed to @unstarted), else 0: every accepted job ran, even if the grace ran out while one
+ * was still running (it saw the cancelled job context; whether it then cut its work short only
+ * the job knows, and one that needs each job's fate has the job record it, as patlab-svc's
+ * ledger does). A grace already over with nothing left to do is 0 too. Exact: a job is either
+ * started by the worker that dequeued it or handed back, and the result counts the latter.
  *
  * Submit. Returns what the channel says (the context is consulted only when the queue is full),
  * plus -ENOMEM when no record can be had (a slab allocation failed). A try_submit that finds the
@@ -100,12 +94,6 @@ struct job {
 };
 
 struct worker {
-	/*
-	 * 1 from just after a dequeue until the job's fn returned. Written only by this worker;
-	 * read by expire(). The seq_cst store and expire()'s seq_cst load form the Dekker pair
-	 * described at the top of the file.
-	 */
-	alignas(PL_FALSE_SHARING) _Atomic uint32_t busy;
 	pthread_t tid;
 	struct pl_pool *pool;
 };
@@ -126,8 +114,8 @@ struct pl_pool {
 	struct job *_Atomic slabs[NSLABS];
 
 	/*
-	 * Shutdown. @expired: written once under @lock, read lock-free by workers (seq_cst,
-	 * Dekker with worker.busy). @intake_closed: see intake_stopped(). @live: workers not
+	 * Shutdown. @expired: written once under @lock, read lock-free by workers (see
+	 * worker_main()). @intake_closed: see intake_stopped(). @live: workers not
 	 * yet exited. @wake_seq: bumped by the last exiting worker and by a grace watch; the futex
 	 * word shutdown callers sleep on.
 	 */
@@ -141,7 +129,6 @@ struct pl_pool {
 	pthread_cond_t stopped_cond; /* broadcast by the stopper once @stopped is set */
 	bool closing;		     /* a stopper exists */
 	bool stopped;		     /* @result is final */
-	bool cut;		     /* expire() saw a job running */
 	int result;
 	void (*unstarted)(pl_job_fn fn, void *arg, void *user);
 	void *user;
@@ -283,7 +270,10 @@ static void *worker_main(void *arg)
 	struct pl_pool *p = w->pool;
 
 	current_pool = p;
-	/* Relaxed: a hint to stop dequeuing; the seq_cst check after each dequeue decides. */
+	/* Relaxed, here and after the dequeue: @expired publishes no data, and a worker that reads
+	 * it late only starts a job whose context is already cancelled (it ran: the result says
+	 * so). Whoever dequeues a job decides alone whether it starts, so none is lost or run
+	 * twice. */
 	while (!atomic_load_explicit(&p->expired, memory_order_relaxed)) {
 		void *msg;
 		int rc = pl_chan_recv(p->ch, &msg, NULL);
@@ -294,15 +284,11 @@ static void *worker_main(void *arg)
 			pl__die("pool worker: pl_chan_recv: %d", rc);
 		struct job *j = msg;
 
-		atomic_store(&w->busy, 1);
-		if (atomic_load(&p->expired)) {
-			atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
+		if (atomic_load_explicit(&p->expired, memory_order_relaxed)) {
 			hand_back_later(p, j);
 			break;
 		}
 		j->fn(p->jobcx, j->arg);
-		/* Release: nothing reads busy for data; expire() only samples it (seq_cst). */
-		atomic_store_explicit(&w->busy, 0, memory_order_release);
 		job_put(p, j);
 	}
 	current_pool = NULL;
@@ -362,12 +348,8 @@ static void expire(struct pl_pool *p)
 {
 	PL_CHECK(pthread_mutex_lock(&p->lock));
 	if (!atomic_load_explicit(&p->expired, memory_order_relaxed)) { /* written under lock */
-		/* seq_cst store, then seq_cst loads: the Dekker pair with worker_main(). */
-		atomic_store(&p->expired, true);
-		for (unsigned i = 0; i < p->nworkers; i++)
-			if (atomic_load(&p->workers[i].busy))
-				p->cut = true;
-		/* After the scan: a job that sees the cancel was seen busy. */
+		/* Relaxed: see worker_main(); the cancel below is what running jobs observe. */
+		atomic_store_explicit(&p->expired, true, memory_order_relaxed);
 		pl_ctx_cancel(p->jobcx);
 	}
 	PL_CHECK(pthread_mutex_unlock(&p->lock));
@@ -413,7 +395,7 @@ static int join_all(struct pl_pool *p)
 		job_put(p, j);
 	}
 	current_pool = outer;
-	return handed != 0 || p->cut ? -ETIMEDOUT : 0;
+	return handed != 0 ? -ETIMEDOUT : 0; /* some accepted job never started */
 }
 
 int pl_pool_shutdown(pl_pool *p, pl_ctx *grace,
@@ -597,7 +579,6 @@ pl_pool *pl_pool_new(const pl_pool_opts *o)
 	for (; started < o->workers; started++) {
 		struct worker *w = &p->workers[started];
 
-		atomic_init(&w->busy, 0);
 		w->pool = p;
 		err = pl_thread_create(o->threads, &w->tid, NULL, worker_main, w);
 		if (err != 0)

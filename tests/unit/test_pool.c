@@ -537,7 +537,8 @@ static void test_grace_runs_out(const char *kind, bool deadline)
 	       deadline ? "deadline" : "cancel");
 }
 
-/* Grace over while jobs run and none is queued: they were cut short, so -ETIMEDOUT. */
+/* Grace over while jobs run and none is queued: they see the cancel, but every accepted job
+ * ran (started), so 0: -ETIMEDOUT means some job never started. */
 static void test_expired_running_only(const char *kind)
 {
 	enum {
@@ -558,7 +559,7 @@ static void test_expired_running_only(const char *kind)
 	gate_init(&g);
 	atomic_init(&col.calls, 0);
 	occupy(p, &g, w, WORKERS);
-	CHECK_EQ(pl_pool_shutdown(p, grace, collect, &col), -ETIMEDOUT);
+	CHECK_EQ(pl_pool_shutdown(p, grace, collect, &col), 0);
 	CHECK_EQ(atomic_load(&col.calls), 0);
 	check_cut_short(w, WORKERS, NULL, 0);
 	pl_ctx_release(grace);
@@ -566,7 +567,7 @@ static void test_expired_running_only(const char *kind)
 	gate_destroy(&g);
 }
 
-/* A grace that is over, on a pool that never had a job: nothing was cut short, so 0. */
+/* A grace that is over, on a pool that never had a job: nothing left unstarted, so 0. */
 static void test_expired_idle(const char *kind)
 {
 	struct collector col = {.index = 0, .expect_thread = NULL};

@@ -61,7 +61,9 @@ int pl_pool_try_submit(pl_pool *p, pl_job_fn fn, void *arg);
  * @grace:     bounds the drain (NULL: wait for every job).
  * @unstarted: receives each job never started when @grace ran out (may be NULL: dropped).
  * @user:      passed to @unstarted.
- * Returns 0 when every accepted job ran, -ETIMEDOUT when grace ran out first.
+ * Returns 0 when every accepted job ran, -ETIMEDOUT when grace ran out first: some accepted job
+ * never started (it went to @unstarted). A job still running when grace ran out ran: it saw
+ * its context cancelled, and the result is 0 if no job was left unstarted.
  */
 int pl_pool_shutdown(pl_pool *p, pl_ctx *grace,
 		     void (*unstarted)(pl_job_fn fn, void *arg, void *user), void *user);
