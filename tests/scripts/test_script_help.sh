@@ -5,7 +5,7 @@
 # the tools a script could reach (apt-get, sudo, cmake, gnuplot, hyperfine, valgrind, go)
 # record any call; the checkout's file list is compared before and after. Also: an unknown
 # option is exit 2, and `scripts/bench --dry-run` only plans (no run folder, no plots, no
-# hyperfine, no "wrote").
+# hyperfine, no "wrote"). And no compiled Python is tracked or left unignored.
 # Usage: test_script_help.sh SOURCE_DIR PATLAB_BUILD_DIR
 set -euo pipefail
 src=$1
@@ -87,6 +87,19 @@ elif ! grep -qi 'point' "$tmp/out"; then
 	fail "bench --dry-run: no plan printed"
 else
 	pass
+fi
+
+# Compiled Python is never part of the tree: none tracked, and git ignores what running the
+# scripts leaves behind.
+if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+	tracked=$(git -C "$src" ls-files '*.pyc' '*__pycache__*')
+	if [ -n "$tracked" ]; then
+		fail "compiled Python tracked: $tracked"
+	elif ! git -C "$src" check-ignore -q scripts/lib/__pycache__/x.cpython-311.pyc; then
+		fail ".gitignore does not ignore scripts/lib/__pycache__/"
+	else
+		pass
+	fi
 fi
 
 echo "test_script_help: $passes passed, $fails failed"
