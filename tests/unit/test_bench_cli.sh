@@ -61,7 +61,7 @@ expect_usage_error "exclude each other" sweep --seconds 1 --messages 5
 expect_usage_error "bad value" sweep --reps 0
 expect_usage_error "bad value" sweep --seconds -1
 expect_usage_error "unknown placement 'core0' (valid: none, spread, single)" sweep --pin none,core0
-expect_usage_error "--pin: empty list" sweep --pin ,
+expect_usage_error "--pin: an empty item in ','" sweep --pin ,
 for v in x 0 -3 1.5 2x '' 1099511627777; do
 	expect_usage_error "--lat-sample: bad value '$v' (valid: auto, or an integer N" run --lat-sample "$v"
 done
