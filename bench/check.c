@@ -17,9 +17,19 @@
  *   p < alpha (default 0.01). Both are needed: the threshold keeps a tiny but consistent
  *   shift (a busier machine) from failing the build; the test keeps a large but noisy
  *   difference (one slow repetition) from failing it. Since the smallest p a rank test can
- *   give with n and m repetitions is 2 / C(n + m, n), too few repetitions make the gate blind:
- *   --min-reps (default 5: with 5 and 5 the smallest p is 0.0079 < 0.01; with 4 and 4 it is
- *   0.029) is enforced, and so is min p < alpha for the sizes actually present.
+ *   give with n and m repetitions is 2 / C(n + m, n), too few repetitions make that test
+ *   blind: a configuration is tested alone only with --min-reps a side (default 5: with 5 and
+ *   5 the smallest p is 0.0079 < 0.01; with 4 and 4 it is 0.029) and a smallest p < alpha.
+ *
+ * Across configurations (those not tested alone: the main job runs 3 repetitions). Per
+ * metric, each configuration's change is one figure, the log of its cost ratio of medians;
+ * the metric REGRESSES across them when their median change exceeds --across-threshold
+ * (default 20%) AND a one-sided Wilcoxon signed-rank test of the changes gives p < alpha
+ * (7 configurations at least at 0.01: the smallest one-sided p is 2^-n). Their changes are
+ * still listed, as ok or slower?, never as a REGRESSION of one configuration. A shift every
+ * configuration shares is the machine's as much as the code's: the threshold must exceed
+ * what the machine alone moves the median by between the two runs (results/baseline/
+ * README.md measures it), and --normalize, which divides that shift out, is refused.
  *
  * Instruction counts (scripts/icount's CSV: path, instructions_per_op, ...). Counts under
  * callgrind are exact run to run, so there is no test: a path regresses when its count grows
@@ -33,9 +43,12 @@
  * another time on a shared machine, whose speed swings by whole factors with its load.
  *
  * Anything that makes the comparison meaningless exits 2 and names it: different column sets
- * (a baseline from another schema), configurations or paths present on one side only,
- * sanitized builds, too few repetitions. Differences that do not (another host, another
- * measured window) are printed as notes.
+ * (a baseline from another schema), a malformed file (file:line:column: both kinds of input
+ * are read as strictly as csv.c reads results.csv), configurations or paths present on one
+ * side only, sanitized builds, too few repetitions and too few configurations for either
+ * test. Differences that do not (another host, another measured window) are printed as
+ * notes. Lost messages in the current results exit 3; check.md / check.csv that cannot be
+ * written, 1 (bench.h's table).
  *
  * Output: the table worst first on stdout, and check.md and check.csv (written atomically)
  * into --out DIR (default: the folder of CURRENT).
@@ -68,16 +81,25 @@ const char pb_check_usage[] =
     "a metric is slower by more than the threshold AND p < alpha. 'Slower' is a change in\n"
     "cost: time per message for throughput (higher is better), ns for latency (lower is\n"
     "better); +20% = 20% slower.\n"
+    "Configurations with too few repetitions for that test (fewer than --min-reps a side;\n"
+    "the main job's sweep runs 3) are judged across configurations instead: per metric,\n"
+    "the median of their changes must exceed --across-threshold AND a one-sided Wilcoxon\n"
+    "signed-rank test of the changes give p < alpha (at least 7 configurations at 0.01).\n"
+    "That cannot tell a slower machine from slower code: compare runs made back to back.\n"
     "Instruction counts: exact, so no test; a path regresses when its count per operation\n"
     "grows by more than the threshold.\n"
     "\n"
     "  --threshold SPEC  slowdown that counts, in %: a number (default 10; 2 for instruction\n"
     "                    counts), optionally followed by per-metric values, e.g.\n"
     "                    --threshold 10,lat_p99_ns=50\n"
-    "  --alpha A         significance level of the U test (default 0.01)\n"
-    "  --min-reps N      fewest repetitions per configuration and side (default 5; below that\n"
-    "                    the U test cannot reach p < 0.01: with 5 and 5 its smallest p is\n"
-    "                    0.0079, with 4 and 4 it is 0.029)\n"
+    "  --across-threshold SPEC  the across-configuration verdict's threshold, as\n"
+    "                    --threshold (default 20: on a quiet machine, runs back to back moved\n"
+    "                    by up to 4%; a loaded one moves by up to 55%)\n"
+    "  --alpha A         significance level of the tests (default 0.01)\n"
+    "  --min-reps N      fewest repetitions per configuration and side for a test of its own\n"
+    "                    (default 5; below that the U test cannot reach p < 0.01: with 5 and\n"
+    "                    5 its smallest p is 0.0079, with 4 and 4 it is 0.029); fewer: the\n"
+    "                    configuration is judged across configurations\n"
     "  --metric LIST     metrics to check (default throughput_mps,lat_p50_ns,lat_p99_ns):\n"
     "                    throughput_mps lat_p50_ns lat_p90_ns lat_p99_ns lat_p999_ns\n"
     "                    lat_max_ns lat_mean_ns, or 'all'\n"
@@ -93,9 +115,11 @@ const char pb_check_usage[] =
     "  --quiet           print only the verdict line and the regressions\n"
     "  --help            this text\n"
     "\n"
-    "Exit: 0 no regression, 1 regression, 2 the check could not be done (bad arguments,\n"
-    "unreadable input, different schemas, configurations on one side only (named), too few\n"
-    "repetitions, sanitized builds, outputs not writable).\n"
+    "Exit: 0 no regression, 1 regression (or check.md / check.csv not writable), 2 the\n"
+    "check could not be done (bad arguments, unreadable or malformed input, different\n"
+    "schemas, configurations on one side only (named), too few repetitions and too few\n"
+    "configurations for either test, sanitized builds), 3 the current results lost\n"
+    "messages.\n"
     "\n"
     "examples:\n"
     "  patlab check results/baseline/ci.csv results/runs/latest\n"
@@ -1271,7 +1295,7 @@ static bool across_possible(const struct check_opts *o, size_t n)
 static int classify(const struct check_opts *o, struct cfg *c, size_t n, size_t *n_untested)
 {
 	char msg[2048], across[512];
-	size_t len = 0, bad = 0, blind = 0, nb_min = SIZE_MAX, nc_min = SIZE_MAX;
+	size_t len = 0, bad = 0, nb_min = SIZE_MAX, nc_min = SIZE_MAX;
 	double pmin;
 
 	msg[0] = '\0';
@@ -1282,10 +1306,8 @@ static int classify(const struct check_opts *o, struct cfg *c, size_t n, size_t 
 		*n_untested += !c[i].tested;
 		nb_min = c[i].nb < nb_min ? c[i].nb : nb_min;
 		nc_min = c[i].nc < nc_min ? c[i].nc : nc_min;
-		if (c[i].nb >= o->min_reps && c[i].nc >= o->min_reps) {
-			blind += !c[i].tested;
+		if (c[i].nb >= o->min_reps && c[i].nc >= o->min_reps)
 			continue;
-		}
 		if (++bad <= 8 && len < sizeof(msg))
 			len += (size_t)snprintf(msg + len, sizeof(msg) - len,
 						"\n  %s: %zu in the baseline, %zu in the current "
