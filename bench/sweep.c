@@ -1355,7 +1355,7 @@ static void *heartbeat_main(void *arg)
 
 	pthread_mutex_lock(&hb->lock);
 	while (!hb->stop) {
-		int64_t now = pl_now_ns(), beats;
+		int64_t now = pl_now_ns(), beats, wait_ns;
 
 		if (!hb->running) {
 			pthread_cond_wait(&hb->cond, &hb->lock);
@@ -1363,11 +1363,11 @@ static void *heartbeat_main(void *arg)
 		}
 		/* The next whole multiple of HEARTBEAT_S since the run began. */
 		beats = (now - hb->begin_ns) / (HEARTBEAT_S * INT64_C(1000000000)) + 1;
+		wait_ns = hb->begin_ns + beats * HEARTBEAT_S * INT64_C(1000000000) - now;
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec +=
-		    (time_t)((hb->begin_ns + beats * HEARTBEAT_S * INT64_C(1000000000) - now) /
-			     INT64_C(1000000000)) +
-		    1;
+		wait_ns += until.tv_nsec;
+		until.tv_sec += (time_t)(wait_ns / 1000000000);
+		until.tv_nsec = (long)(wait_ns % 1000000000);
 		if (pthread_cond_timedwait(&hb->cond, &hb->lock, &until) != ETIMEDOUT ||
 		    !hb->running || hb->stop)
 			continue;
