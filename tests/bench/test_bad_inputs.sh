@@ -31,11 +31,12 @@ chan mutex 2 2 1024 3000000 30000 900000
 chan lockfree 2 2 1024 6000000 20000 700000
 pingpong mutex 1 1 1 50000 14000 400000
 pingpong lockfree 1 1 1 60000 12000 300000'
-{
+# results REPS - the results.csv of the 8 configurations, REPS repetitions each.
+results() {
 	echo "$header"
-	awk '{ c[NR] = $0 }
+	awk -v reps="$1" '{ c[NR] = $0 }
 	END {
-		for (r = 1; r <= 3; r++)
+		for (r = 1; r <= reps; r++)
 			for (i = 1; i <= NR; i++) {
 				split(c[i], f, " ")
 				t = f[6] * (1 + 0.01 * ((i * 7 + r * 3) % 5 - 2))
@@ -44,7 +45,9 @@ pingpong lockfree 1 1 1 60000 12000 300000'
 					f[8], f[8] * 2, f[8] * 4, f[7] * 1.2
 			}
 	}' <<<"$configs"
-} >"$tmp/R"
+}
+results 3 >"$tmp/R"
+results 5 >"$tmp/R5"
 {
 	echo 'path,iterations,instructions,instructions_per_op,compiler,build_type,planted_delay_ns,git_rev,valgrind'
 	echo 'chan/mutex/send_recv,20000,2900331,145.02,gcc 12.2.0,Release,0,abc123,valgrind-3.19.0'
@@ -108,11 +111,11 @@ arg() {
 	local w=$1 base spec
 	case "$w" in
 	"''") arg= ;;
-	R | I) arg=$tmp/$w ;;
+	R | R5 | I) arg=$tmp/$w ;;
 	D) arg=$tmp/D ;;
 	N) arg=$tmp/nonexistent ;;
 	N/*) arg=$tmp/nonexistent/${w#N/} ;;
-	R\{*\} | I\{*\})
+	R\{*\} | R5\{*\} | I\{*\})
 		base=${w%%\{*}
 		spec=${w#*\{}
 		spec=${spec%\}}
