@@ -411,8 +411,11 @@ static int cmd_run_or_sweep(int argc, char **argv, int full_argc, char **full_ar
 		fprintf(stderr, "patlab: %zu point(s) refused as invalid (see above)\n",
 			run.n_refused);
 		rc = PB_EXIT_USAGE;
-	} else if (exec_rc != 0 || run.n_failed > 0) {
+	} else if (run.n_failed > 0) {
 		fprintf(stderr, "patlab: %zu point(s) failed (see above)\n", run.n_failed);
+		rc = PB_EXIT_FAILED;
+	} else if (exec_rc != 0) {
+		fprintf(stderr, "patlab: stopped early (see above)\n");
 		rc = PB_EXIT_FAILED;
 	} else if (run.n_rows == 0) {
 		fprintf(stderr, "patlab: nothing ran (every point was skipped)\n");
