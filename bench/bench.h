@@ -19,8 +19,9 @@
  *              repetitions, progress and ETA on stderr) -> rows
  *   main.c     arguments, subcommands, --help, exit codes
  *
- * Everything runs on the main thread; the only threads are those a pattern starts inside
- * pl_pattern_run() and the processes the go runner starts. Program-local names carry the
+ * Everything runs on the main thread; the only other threads are those a pattern starts inside
+ * pl_pattern_run(), and sweep.c's heartbeat (it only prints while a run is measured); the go
+ * runner starts processes. Program-local names carry the
  * prefix pb_ (as tests use pt_).
  */
 
@@ -28,11 +29,16 @@
 #include "model.h"
 #include "runner.h"
 
-/* Exit codes (documented in `patlab --help` and results/README.md). */
+/*
+ * Exit codes, one table for every command (`patlab --help`, README.md "Exit codes"; check's
+ * own names in gate.h are the same numbers).
+ */
 enum {
 	PB_EXIT_OK = 0,
-	PB_EXIT_FAILED = 1,	/* a point failed to run, or an output could not be written */
-	PB_EXIT_USAGE = 2,	/* bad arguments */
+	PB_EXIT_FAILED = 1,	/* a regression (check), a point failed to run, or an output
+				 * could not be written */
+	PB_EXIT_USAGE = 2,	/* bad input: arguments, a malformed or unreadable results file,
+				 * parameters the library refuses (-EINVAL) */
 	PB_EXIT_LOST = 3,	/* some row has lost != 0: a kind lost messages */
 	PB_EXIT_INTERRUPT = 130 /* SIGINT/SIGTERM: finished rows are kept, summary written */
 };
@@ -161,11 +167,20 @@ void pb_plan_print(const struct pb_plan *plan, FILE *f);
 /*
  * pb_plan_execute - run every point @plan->reps times, repetitions interleaved across points
  * (and the kinds of a scenario in a rotating order), appending a row per run to @run and
- * calling @row_done after each (the CSV rewrite). Progress on stderr unless @quiet. Returns
- * 0, or PB_EXIT_INTERRUPT when a signal asked it to stop early.
+ * calling @row_done after each (the CSV rewrite). Progress on stderr unless @quiet: a line per
+ * run, and a heartbeat every few seconds while a long one is measured (a thread of its own,
+ * joined before it returns). Returns 0, or PB_EXIT_INTERRUPT when a signal asked it to stop
+ * early.
  */
 int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 		    int (*row_done)(struct pb_run *run));
+
+/*
+ * pb_plan_refused - -EINVAL when the library refuses some point of @plan as nonsense (its
+ * check says -EINVAL: "work_ns ...: at most 1000000000 ns"), naming up to three of them with
+ * why in @err: bad input, to be refused before anything runs. 0 when none is.
+ */
+int pb_plan_refused(const struct pb_plan *plan, char *err, size_t n);
 
 /* pb_stop_requested - set by the SIGINT/SIGTERM handler main.c installs. */
 extern volatile int pb_stop_requested;
@@ -182,8 +197,9 @@ int pb_meta_write(const struct pb_run *run, const char *path);
 
 /*
  * pb_report - the summary of @run's rows: to @term (plain text) and, when @md_path is not
- * NULL, to summary.md (atomically). Returns the number of rows with lost != 0 (flagged loudly).
+ * NULL, to summary.md (atomically; *@md_err: 0, or -errno when it could not be written, said
+ * on stderr with the reason). Returns the number of rows with lost != 0 (flagged loudly).
  */
-size_t pb_report(const struct pb_run *run, FILE *term, const char *md_path);
+size_t pb_report(const struct pb_run *run, FILE *term, const char *md_path, int *md_err);
 
 #endif /* PATLAB_BENCH_H */

@@ -17,9 +17,19 @@
  *   p < alpha (default 0.01). Both are needed: the threshold keeps a tiny but consistent
  *   shift (a busier machine) from failing the build; the test keeps a large but noisy
  *   difference (one slow repetition) from failing it. Since the smallest p a rank test can
- *   give with n and m repetitions is 2 / C(n + m, n), too few repetitions make the gate blind:
- *   --min-reps (default 5: with 5 and 5 the smallest p is 0.0079 < 0.01; with 4 and 4 it is
- *   0.029) is enforced, and so is min p < alpha for the sizes actually present.
+ *   give with n and m repetitions is 2 / C(n + m, n), too few repetitions make that test
+ *   blind: a configuration is tested alone only with --min-reps a side (default 5: with 5 and
+ *   5 the smallest p is 0.0079 < 0.01; with 4 and 4 it is 0.029) and a smallest p < alpha.
+ *
+ * Across configurations (those not tested alone: the main job runs 3 repetitions). Per
+ * metric, each configuration's change is one figure, the log of its cost ratio of medians;
+ * the metric REGRESSES across them when their median change exceeds --across-threshold
+ * (default 20%) AND a one-sided Wilcoxon signed-rank test of the changes gives p < alpha
+ * (7 configurations at least at 0.01: the smallest one-sided p is 2^-n). Their changes are
+ * still listed, as ok or slower?, never as a REGRESSION of one configuration. A shift every
+ * configuration shares is the machine's as much as the code's: the threshold must exceed
+ * what the machine alone moves the median by between the two runs (results/baseline/
+ * README.md measures it), and --normalize, which divides that shift out, is refused.
  *
  * Instruction counts (scripts/icount's CSV: path, instructions_per_op, ...). Counts under
  * callgrind are exact run to run, so there is no test: a path regresses when its count grows
@@ -33,9 +43,12 @@
  * another time on a shared machine, whose speed swings by whole factors with its load.
  *
  * Anything that makes the comparison meaningless exits 2 and names it: different column sets
- * (a baseline from another schema), configurations or paths present on one side only,
- * sanitized builds, too few repetitions. Differences that do not (another host, another
- * measured window) are printed as notes.
+ * (a baseline from another schema), a malformed file (file:line:column: both kinds of input
+ * are read as strictly as csv.c reads results.csv), configurations or paths present on one
+ * side only, sanitized builds, too few repetitions and too few configurations for either
+ * test. Differences that do not (another host, another measured window) are printed as
+ * notes. Lost messages in the current results exit 3; check.md / check.csv that cannot be
+ * written, 1 (bench.h's table).
  *
  * Output: the table worst first on stdout, and check.md and check.csv (written atomically)
  * into --out DIR (default: the folder of CURRENT).
@@ -68,16 +81,25 @@ const char pb_check_usage[] =
     "a metric is slower by more than the threshold AND p < alpha. 'Slower' is a change in\n"
     "cost: time per message for throughput (higher is better), ns for latency (lower is\n"
     "better); +20% = 20% slower.\n"
+    "Configurations with too few repetitions for that test (fewer than --min-reps a side;\n"
+    "the main job's sweep runs 3) are judged across configurations instead: per metric,\n"
+    "the median of their changes must exceed --across-threshold AND a one-sided Wilcoxon\n"
+    "signed-rank test of the changes give p < alpha (at least 7 configurations at 0.01).\n"
+    "That cannot tell a slower machine from slower code: compare runs made back to back.\n"
     "Instruction counts: exact, so no test; a path regresses when its count per operation\n"
     "grows by more than the threshold.\n"
     "\n"
     "  --threshold SPEC  slowdown that counts, in %: a number (default 10; 2 for instruction\n"
     "                    counts), optionally followed by per-metric values, e.g.\n"
     "                    --threshold 10,lat_p99_ns=50\n"
-    "  --alpha A         significance level of the U test (default 0.01)\n"
-    "  --min-reps N      fewest repetitions per configuration and side (default 5; below that\n"
-    "                    the U test cannot reach p < 0.01: with 5 and 5 its smallest p is\n"
-    "                    0.0079, with 4 and 4 it is 0.029)\n"
+    "  --across-threshold SPEC  the across-configuration verdict's threshold, as\n"
+    "                    --threshold (default 20: on a quiet machine, runs back to back moved\n"
+    "                    by up to 4%; a loaded one moves by up to 55%)\n"
+    "  --alpha A         significance level of the tests (default 0.01)\n"
+    "  --min-reps N      fewest repetitions per configuration and side for a test of its own\n"
+    "                    (default 5; below that the U test cannot reach p < 0.01: with 5 and\n"
+    "                    5 its smallest p is 0.0079, with 4 and 4 it is 0.029); fewer: the\n"
+    "                    configuration is judged across configurations\n"
     "  --metric LIST     metrics to check (default throughput_mps,lat_p50_ns,lat_p99_ns):\n"
     "                    throughput_mps lat_p50_ns lat_p90_ns lat_p99_ns lat_p999_ns\n"
     "                    lat_max_ns lat_mean_ns, or 'all'\n"
@@ -93,9 +115,11 @@ const char pb_check_usage[] =
     "  --quiet           print only the verdict line and the regressions\n"
     "  --help            this text\n"
     "\n"
-    "Exit: 0 no regression, 1 regression, 2 the check could not be done (bad arguments,\n"
-    "unreadable input, different schemas, configurations on one side only (named), too few\n"
-    "repetitions, sanitized builds, outputs not writable).\n"
+    "Exit: 0 no regression, 1 regression (or check.md / check.csv not writable), 2 the\n"
+    "check could not be done (bad arguments, unreadable or malformed input, different\n"
+    "schemas, configurations on one side only (named), too few repetitions and too few\n"
+    "configurations for either test, sanitized builds), 3 the current results lost\n"
+    "messages.\n"
     "\n"
     "examples:\n"
     "  patlab check results/baseline/ci.csv results/runs/latest\n"
@@ -129,6 +153,7 @@ static const struct {
 #define DEFAULT_METRICS		 "throughput_mps,lat_p50_ns,lat_p99_ns"
 #define DEFAULT_THRESHOLD	 10.0
 #define DEFAULT_THRESHOLD_ICOUNT 2.0
+#define DEFAULT_ACROSS_THRESHOLD 20.0
 #define CI_LEVEL		 0.95
 
 /* row_metric - metric @m of @w: the results.csv column of that name. */
@@ -149,11 +174,17 @@ static int metric_find(const char *name)
 
 /* ---------------------------------------------------------------- options */
 
+/* struct thresholds - a --threshold SPEC: one for all metrics and per metric, NAN: not given. */
+struct thresholds {
+	double all;
+	double m[M_N];
+};
+
 struct check_opts {
 	const char *base_arg, *cur_arg;
 	char base_path[PATH_MAX], cur_path[PATH_MAX];
-	double thr_all;	 /* NAN: not given */
-	double thr[M_N]; /* per metric, NAN: not given */
+	struct thresholds thr;	  /* --threshold: per configuration */
+	struct thresholds across; /* --across-threshold: across configurations */
 	double alpha;
 	unsigned min_reps;
 	bool use[M_N];
@@ -193,77 +224,78 @@ static int usage_err(const char *fmt, ...)
 	return PB_CHECK_ERROR;
 }
 
+/* parse_pct - a plain decimal percentage from 0 to 1000, '%' allowed after it. */
 static bool parse_pct(const char *s, double *out)
 {
-	char *end;
+	char buf[64];
+	size_t len = strlen(s);
 	double v;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || errno != 0 || !(v >= 0 && v <= 1000))
+	if (len == 0 || len >= sizeof(buf))
 		return false;
-	if (*end == '%')
-		end++;
-	if (*end != '\0')
+	memcpy(buf, s, len + 1);
+	if (buf[len - 1] == '%')
+		buf[len - 1] = '\0';
+	if (strpbrk(buf, "eE") != NULL || !pb_parse_real(buf, 0, &v) || v > 1000)
 		return false;
 	*out = v;
 	return true;
 }
 
-/* "10", "10%", "10,lat_p99_ns=50", "lat_p99_ns=50" */
-static int parse_threshold(const char *spec, struct check_opts *o)
+/* "10", "10%", "10,lat_p99_ns=50", "lat_p99_ns=50", into @t for the option @opt. */
+static int parse_threshold(const char *opt, const char *spec, struct thresholds *t)
 {
-	char buf[512], *save = NULL, *item;
+	char buf[512], *items[2 * M_N], err[256];
+	int count = pb_list_split(opt, spec, buf, sizeof(buf), items, 2 * M_N, err, sizeof(err));
 
-	if (strlen(spec) >= sizeof(buf))
-		return usage_err("--threshold: too long");
-	snprintf(buf, sizeof(buf), "%s", spec);
-	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(item, '=');
+	if (count < 0)
+		return usage_err("%s", err);
+	for (int it = 0; it < count; it++) {
+		char *item = items[it], *eq = strchr(item, '=');
 		double v;
 		int m;
 
 		if (eq == NULL) {
 			if (!parse_pct(item, &v))
-				return usage_err("--threshold: bad value '%s' (valid: a percentage "
+				return usage_err("%s: bad value '%s' (valid: a percentage "
 						 "from 0 to 1000, e.g. 10 or 10%%)",
-						 item);
-			o->thr_all = v;
+						 opt, item);
+			t->all = v;
 			continue;
 		}
 		*eq = '\0';
 		m = metric_find(item);
 		if (m < 0)
-			return usage_err("--threshold: unknown metric '%s' (valid: throughput_mps, "
+			return usage_err("%s: unknown metric '%s' (valid: throughput_mps, "
 					 "lat_p50_ns, lat_p90_ns, lat_p99_ns, lat_p999_ns, "
 					 "lat_max_ns, lat_mean_ns, instructions_per_op)",
-					 item);
+					 opt, item);
 		if (!parse_pct(eq + 1, &v))
-			return usage_err("--threshold: bad value '%s' for %s (valid: a percentage "
+			return usage_err("%s: bad value '%s' for %s (valid: a percentage "
 					 "from 0 to 1000)",
-					 eq + 1, item);
-		o->thr[m] = v;
+					 opt, eq + 1, item);
+		t->m[m] = v;
 	}
 	return -1;
 }
 
 static int parse_metrics(const char *list, struct check_opts *o)
 {
-	char buf[512], *save = NULL, *item;
-	bool any = false;
+	char buf[512], *items[4 * M_N], err[256];
+	int count =
+	    pb_list_split("--metric", list, buf, sizeof(buf), items, 4 * M_N, err, sizeof(err));
 
+	if (count < 0)
+		return usage_err("%s", err);
 	for (int m = 0; m < M_N; m++)
 		o->use[m] = false;
-	if (strlen(list) >= sizeof(buf))
-		return usage_err("--metric: too long");
-	snprintf(buf, sizeof(buf), "%s", list);
-	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+	for (int it = 0; it < count; it++) {
+		const char *item = items[it];
 		int m = metric_find(item);
 
 		if (strcmp(item, "all") == 0) {
 			for (m = 0; m < M_ICOUNT; m++)
 				o->use[m] = true;
-			any = true;
 			continue;
 		}
 		if (m < 0 || m == M_ICOUNT)
@@ -272,24 +304,16 @@ static int parse_metrics(const char *list, struct check_opts *o)
 					 "lat_max_ns, lat_mean_ns, all)",
 					 item);
 		o->use[m] = true;
-		any = true;
 	}
-	if (!any)
-		return usage_err("--metric: empty list");
 	return -1;
 }
 
 static bool parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
 		       unsigned long long *out)
 {
-	char *end;
-	unsigned long long v;
+	uint64_t v;
 
-	if (*s == '\0' || *s == '-' || *s == '+')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
+	if (!pb_parse_u64(s, lo, hi, &v))
 		return false;
 	*out = v;
 	return true;
@@ -297,6 +321,7 @@ static bool parse_uint(const char *s, unsigned long long lo, unsigned long long 
 
 enum {
 	K_THRESHOLD = 256,
+	K_ACROSS_THRESHOLD,
 	K_ALPHA,
 	K_MIN_REPS,
 	K_METRIC,
@@ -311,6 +336,7 @@ enum {
 
 static const struct option check_long_opts[] = {
     {"threshold", required_argument, NULL, K_THRESHOLD},
+    {"across-threshold", required_argument, NULL, K_ACROSS_THRESHOLD},
     {"alpha", required_argument, NULL, K_ALPHA},
     {"min-reps", required_argument, NULL, K_MIN_REPS},
     {"metric", required_argument, NULL, K_METRIC},
@@ -343,9 +369,9 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
 	int c, rc;
 
 	memset(o, 0, sizeof(*o));
-	o->thr_all = NAN;
+	o->thr.all = o->across.all = NAN;
 	for (int m = 0; m < M_N; m++)
-		o->thr[m] = NAN;
+		o->thr.m[m] = o->across.m[m] = NAN;
 	o->alpha = 0.01;
 	o->min_reps = 5;
 	o->seed = 1;
@@ -359,15 +385,15 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
 	while ((c = getopt_long(argc, argv, ":", check_long_opts, NULL)) != -1) {
 		switch (c) {
 		case K_THRESHOLD:
-			if ((rc = parse_threshold(optarg, o)) >= 0)
+			if ((rc = parse_threshold("--threshold", optarg, &o->thr)) >= 0)
+				return rc;
+			break;
+		case K_ACROSS_THRESHOLD:
+			if ((rc = parse_threshold("--across-threshold", optarg, &o->across)) >= 0)
 				return rc;
 			break;
 		case K_ALPHA: {
-			char *end;
-
-			errno = 0;
-			o->alpha = strtod(optarg, &end);
-			if (end == optarg || *end != '\0' || errno != 0 ||
+			if (strpbrk(optarg, "eE") != NULL || !pb_parse_real(optarg, 0, &o->alpha) ||
 			    !(o->alpha > 0 && o->alpha < 1))
 				return usage_err("--alpha: bad value '%s' (valid: 0 < alpha < 1, "
 						 "e.g. 0.01)",
@@ -387,6 +413,8 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
 				return rc;
 			break;
 		case K_OUT:
+			if (optarg[0] == '\0')
+				return usage_err("--out: an empty path (give a folder)");
 			o->out = optarg;
 			break;
 		case K_SEED:
@@ -432,6 +460,10 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
 				 argc - optind > 2 ? argv[optind + 2] : "");
 	o->base_arg = argv[optind];
 	o->cur_arg = argv[optind + 1];
+	if (o->base_arg[0] == '\0' || o->cur_arg[0] == '\0')
+		return usage_err("an empty path for %s (give a results.csv, a run folder or an "
+				 "instruction-count CSV)",
+				 o->base_arg[0] == '\0' ? "BASELINE" : "CURRENT");
 	input_path(o->base_arg, o->base_path, sizeof(o->base_path));
 	input_path(o->cur_arg, o->cur_path, sizeof(o->cur_path));
 	return -1;
@@ -439,19 +471,22 @@ static int parse_args(int argc, char **argv, struct check_opts *o)
 
 /* ---------------------------------------------------------------- headers */
 
-#define MAX_COLS 128
+#define MAX_COLS PB_CSV_MAX_FIELDS
 
+/* struct header - a CSV's column names (its first record), and the whole file's text. */
 struct header {
 	size_t n;
 	char *col[MAX_COLS];
-	char *line; /* owns the strings */
+	char *names; /* owns the names */
+	char *data;  /* the file */
+	size_t len;
 };
 
 static void header_free(struct header *h)
 {
-	free(h->line);
-	h->line = NULL;
-	h->n = 0;
+	free(h->names);
+	free(h->data);
+	memset(h, 0, sizeof(*h));
 }
 
 static bool header_has(const struct header *h, const char *name)
@@ -462,26 +497,38 @@ static bool header_has(const struct header *h, const char *name)
 	return false;
 }
 
+/* header_read - @path into @h: its text and its header's names (the first CSV record). */
 static int header_read(const char *path, struct header *h)
 {
-	FILE *f = fopen(path, "r");
-	size_t cap = 0;
-	char *save = NULL, *tok;
-	ssize_t len;
+	struct pb_csv_records r;
+	char err[512];
+	size_t len = 0;
+	int e;
 
 	memset(h, 0, sizeof(*h));
-	if (f == NULL)
-		return check_error("cannot open %s: %s", path, strerror(errno));
-	len = getline(&h->line, &cap, f);
-	fclose(f);
-	if (len <= 0) {
+	e = pb_file_read(path, &h->data, &h->len);
+	if (e != 0)
+		return check_error("cannot open %s: %s", path, strerror(-e));
+	if (h->len == 0) {
 		header_free(h);
 		return check_error("%s: empty file", path);
 	}
-	h->line[strcspn(h->line, "\r\n")] = '\0';
-	for (tok = strtok_r(h->line, ",", &save); tok != NULL && h->n < MAX_COLS;
-	     tok = strtok_r(NULL, ",", &save))
-		h->col[h->n++] = tok;
+	pb_csv_records_init(&r, path, h->data, h->len);
+	e = pb_csv_records_next(&r, err, sizeof(err));
+	if (e < 0) {
+		pb_csv_records_free(&r);
+		header_free(h);
+		return check_error("%s", err);
+	}
+	for (size_t i = 0; i < r.nf; i++)
+		len += strlen(r.f[i].text) + 1;
+	h->names = pb_xrealloc(NULL, len + 1);
+	len = 0;
+	for (size_t i = 0; i < r.nf; i++) {
+		h->col[h->n++] = strcpy(h->names + len, r.f[i].text);
+		len += strlen(r.f[i].text) + 1;
+	}
+	pb_csv_records_free(&r);
 	return -1;
 }
 
@@ -629,6 +676,14 @@ enum verdict {
 
 /* The label of the machine-factor row (--normalize); compared by address. */
 static const char all_label[] = "(machine factor: all configurations)";
+/* The label of the across-configuration rows (too few repetitions for a test of each). */
+static const char across_label[] = "(across configurations)";
+
+/* A row of its own, not a configuration's: the machine factor's or the across verdict's. */
+static bool summary_row(const char *label)
+{
+	return label == all_label || label == across_label;
+}
 
 static const char *const verdict_name[] = {
     [V_REGRESSION] = "REGRESSION",
@@ -643,6 +698,7 @@ struct cfg {
 	char label[160];
 	const struct pb_row *proto; /* a row of this configuration */
 	size_t *ib, nb, *ic, nc;    /* row indexes in the baseline / current run */
+	bool tested;		    /* enough repetitions for a test of its own */
 };
 
 struct res {
@@ -674,11 +730,21 @@ static int res_cmp(const void *a, const void *b)
 
 static double threshold_of(const struct check_opts *o, int m)
 {
-	if (!isnan(o->thr[m]))
-		return o->thr[m] / 100;
-	if (!isnan(o->thr_all))
-		return o->thr_all / 100;
+	if (!isnan(o->thr.m[m]))
+		return o->thr.m[m] / 100;
+	if (!isnan(o->thr.all))
+		return o->thr.all / 100;
 	return (m == M_ICOUNT ? DEFAULT_THRESHOLD_ICOUNT : DEFAULT_THRESHOLD) / 100;
+}
+
+/* across_threshold_of - metric @m's --across-threshold, as a fraction. */
+static double across_threshold_of(const struct check_opts *o, int m)
+{
+	if (!isnan(o->across.m[m]))
+		return o->across.m[m] / 100;
+	if (!isnan(o->across.all))
+		return o->across.all / 100;
+	return DEFAULT_ACROSS_THRESHOLD / 100;
 }
 
 static uint64_t fnv1a(const char *s, uint64_t h)
@@ -719,6 +785,9 @@ struct report {
 	size_t regressions, units_regressed;
 	const struct pb_sysinfo *sb, *sc; /* timing: the two runs' machines */
 	unsigned reps_b, reps_c;
+	size_t n_untested;   /* timing: configurations judged across (too few repetitions) */
+	size_t across_n_cfg; /* ... of which with figures on both sides (the test's n, max) */
+	size_t units_across; /* across rows that regressed */
 	char notes[8][512];
 	size_t n_notes;
 	char lost[1024]; /* timing: rows with lost != 0 in the current run */
@@ -737,18 +806,78 @@ static void note(struct report *rp, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* across_tail - ", N of them across configurations" when some were judged together. */
+static void across_tail(const struct report *rp, FILE *f)
+{
+	if (rp->n_untested == 0)
+		return;
+	fprintf(f, " (%s%zu judged across configurations: too few repetitions for a test of each)",
+		rp->n_untested == rp->n_units ? "all " : "", rp->n_untested);
+}
+
 static void verdict_line(const struct report *rp, FILE *f, bool md)
 {
 	const char *unit = rp->kind == IN_ICOUNT ? "path" : "configuration";
+	size_t failed = rp->regressions - rp->units_across;
 
-	if (rp->regressions == 0)
-		fprintf(f, "%sno regression%s: %zu %ss x %zu metric%s checked\n", md ? "**" : "",
+	if (rp->regressions == 0) {
+		fprintf(f, "%sno regression%s: %zu %ss x %zu metric%s checked", md ? "**" : "",
 			md ? "**" : "", rp->n_units, unit, rp->n_metrics,
 			rp->n_metrics == 1 ? "" : "s");
-	else
-		fprintf(f, "%sREGRESSION%s: %zu of %zu %ss regressed (%zu metric%s failed)\n",
-			md ? "**" : "", md ? "**" : "", rp->units_regressed, rp->n_units, unit,
-			rp->regressions, rp->regressions == 1 ? "" : "s");
+		across_tail(rp, f);
+		fputc('\n', f);
+		return;
+	}
+	fprintf(f, "%sREGRESSION%s: ", md ? "**" : "", md ? "**" : "");
+	if (failed > 0)
+		fprintf(f, "%zu of %zu %ss regressed (%zu metric%s failed)%s", rp->units_regressed,
+			rp->n_units, unit, failed, failed == 1 ? "" : "s",
+			rp->units_across ? "; " : "");
+	if (rp->units_across > 0) {
+		const char *sep = "";
+
+		fprintf(f, "slower across %zu configurations:", rp->across_n_cfg);
+		for (size_t i = 0; i < rp->n; i++) {
+			char pct[24], p[24];
+
+			if (rp->r[i].label != across_label || rp->r[i].v != V_REGRESSION)
+				continue;
+			fprintf(f, "%s %s %s (median, p = %s)", sep, metrics[rp->r[i].metric].name,
+				fmt_pct(rp->r[i].change, pct, sizeof(pct)),
+				fmt_p(rp->r[i].p, p, sizeof(p)));
+			sep = ",";
+		}
+	}
+	fputc('\n', f);
+}
+
+/*
+ * across_lines - the across-configuration verdict, a line per metric: how many
+ * configurations, the median change, the one-sided signed-rank p, the threshold, the verdict.
+ */
+static void across_lines(const struct report *rp, FILE *f, const char *pre)
+{
+	for (size_t k = 0; k < (size_t)M_N * rp->n; k++) {
+		const struct res *r = &rp->r[k % rp->n]; /* metric by metric, in their order */
+		char pct[24], p[24];
+
+		if (r->label != across_label || r->metric != (int)(k / rp->n))
+			continue;
+		if (r->v == V_NA) {
+			fprintf(f,
+				"%sacross configurations: %s: n/a (%zu configurations with figures "
+				"on both sides: too few for the test)\n",
+				pre, metrics[r->metric].name, r->nb);
+			continue;
+		}
+		fprintf(f,
+			"%sacross configurations: %s: median change %s over %zu configurations "
+			"(ratio of medians current/base %.3g), one-sided Wilcoxon signed-rank p = "
+			"%s, threshold %.3g%%: %s\n",
+			pre, metrics[r->metric].name, fmt_pct(r->change, pct, sizeof(pct)), r->nb,
+			metrics[r->metric].higher_better ? 1 / (1 + r->change) : 1 + r->change,
+			fmt_p(r->p, p, sizeof(p)), r->thr * 100, verdict_name[r->v]);
+	}
 }
 
 static void rule_text(const struct report *rp, FILE *f, const char *pre)
@@ -788,6 +917,26 @@ static void rule_text(const struct report *rp, FILE *f, const char *pre)
 			"%s      normalized: changes are relative to the machine factor, which "
 			"itself regresses beyond %+.3g%%\n",
 			pre, o->max_factor * 100);
+	if (rp->n_untested > 0) {
+		char athr[256];
+
+		len = 0;
+		athr[0] = '\0';
+		for (int m = 0; m < M_ICOUNT && len < sizeof(athr); m++)
+			if (o->use[m])
+				len += (size_t)snprintf(
+				    athr + len, sizeof(athr) - len, "%s%s %.3g%%", len ? ", " : "",
+				    metrics[m].name, across_threshold_of(o, m) * 100);
+		fprintf(
+		    f,
+		    "%s      %zu of %zu configurations have too few repetitions for that test "
+		    "(fewer than --min-reps, or a smallest possible p not below alpha):\n"
+		    "%s      they are judged together, per metric: it regresses when the median "
+		    "change over them exceeds --across-threshold (%s)\n"
+		    "%s      AND the one-sided Wilcoxon signed-rank p of their changes < %g "
+		    "(their changes are also listed, as ok or slower?, never tested alone)\n",
+		    pre, rp->n_untested, rp->n_units, pre, athr, pre, o->alpha);
+	}
 }
 
 static void source_line(FILE *f, const char *what, const char *path, const struct pb_sysinfo *s,
@@ -818,7 +967,7 @@ static void fill_cells(const struct report *rp, const struct res *r, char cells[
 	fmt_p(r->p, cells[5], 64);
 	if (rp->kind == IN_ICOUNT)
 		snprintf(cells[6], 64, "exact");
-	else if (r->label == all_label)
+	else if (summary_row(r->label))
 		snprintf(cells[6], 64, "%zu configs", r->nb);
 	else
 		snprintf(cells[6], 64, "%zu/%zu%s", r->nb, r->nc, r->exact ? "" : " ~");
@@ -835,6 +984,7 @@ static void print_terminal(const struct report *rp, FILE *f)
 	source_line(f, "baseline:", o->base_path, rp->sb, rp->reps_b, "   ");
 	source_line(f, "current: ", o->cur_path, rp->sc, rp->reps_c, "   ");
 	rule_text(rp, f, "   ");
+	across_lines(rp, f, "   ");
 	for (size_t i = 0; i < rp->n_notes; i++)
 		fprintf(f, "   note: %s\n", rp->notes[i]);
 	if (rp->lost[0])
@@ -875,6 +1025,12 @@ static void print_terminal(const struct report *rp, FILE *f)
 			char cells[8][64];
 
 			fill_cells(rp, &rp->r[i], cells);
+			if (rp->r[i].label == across_label) {
+				fprintf(f, "  %s: %s %s slower (median of %zu), p = %s\n",
+					rp->r[i].label, metrics[rp->r[i].metric].name, cells[3],
+					rp->r[i].nb, cells[5]);
+				continue;
+			}
 			fprintf(f, "  %s: %s %s slower (%s -> %s)%s%s\n", rp->r[i].label,
 				metrics[rp->r[i].metric].name, cells[3], cells[1], cells[2],
 				rp->kind == IN_ICOUNT ? "" : ", p = ",
@@ -893,6 +1049,7 @@ static void print_md(const struct report *rp, FILE *f)
 	source_line(f, "- baseline:", o->base_path, rp->sb, rp->reps_b, "");
 	source_line(f, "- current:", o->cur_path, rp->sc, rp->reps_c, "");
 	rule_text(rp, f, "- ");
+	across_lines(rp, f, "- ");
 	for (size_t i = 0; i < rp->n_notes; i++)
 		fprintf(f, "- note: %s\n", rp->notes[i]);
 	if (rp->lost[0])
@@ -953,7 +1110,7 @@ static void print_csv(const struct report *rp, const struct cfg *cfgs, FILE *f)
 		const struct pb_row *w = NULL;
 		char text[256];
 
-		for (size_t k = 0; w == NULL && r->label != all_label; k++)
+		for (size_t k = 0; w == NULL && !summary_row(r->label); k++)
 			if (cfgs[k].label == r->label)
 				w = cfgs[k].proto;
 		fprintf(f, "%s", verdict_name[r->v]);
@@ -964,6 +1121,14 @@ static void print_csv(const struct report *rp, const struct cfg *cfgs, FILE *f)
 						pb_column_format(c, NULL, w, text, sizeof(text)) < 0
 					    ? "*"
 					    : text);
+		if (w == NULL && r->label == across_label) {
+			/* u: the signed-rank W+; p: one-sided */
+			fprintf(f, ",%s,%d,%zu,%zu,-,-,%.4f,-,-,%.1f,%.6g,%d,%.4g,%g\n",
+				metrics[r->metric].name, metrics[r->metric].higher_better, r->nb,
+				r->nc, r->change * 100, r->u, r->p, r->exact, r->thr * 100,
+				rp->o->alpha);
+			continue;
+		}
 		if (w == NULL) {
 			fprintf(f, ",%s,%d,%zu,%zu,-,-,%.4f,-,-,-,-,-,%.4g,-\n",
 				metrics[r->metric].name, metrics[r->metric].higher_better, r->nb,
@@ -992,6 +1157,10 @@ static int finish(struct report *rp, const struct cfg *cfgs)
 		if (rp->r[i].v != V_REGRESSION)
 			continue;
 		rp->regressions++;
+		if (rp->r[i].label == across_label) {
+			rp->units_across++;
+			continue;
+		}
 		/* sorted by verdict, then change: a unit's regressions need not be adjacent */
 		for (size_t j = 0; j < i; j++)
 			seen |= rp->r[j].label == rp->r[i].label;
@@ -1012,16 +1181,20 @@ static int finish(struct report *rp, const struct cfg *cfgs)
 		free(csv.s);
 	}
 	if (e != 0)
-		return check_error("cannot write %s/check.md and check.csv: %s", dir, strerror(-e));
-	printf("report: %s\ntable:  %s\n", md_path, csv_path);
+		fprintf(stderr, "patlab check: cannot write %s/check.md and check.csv: %s\n", dir,
+			strerror(-e));
+	else
+		printf("report: %s\ntable:  %s\n", md_path, csv_path);
 	fflush(stdout);
 	if (rp->lost[0]) {
 		fprintf(stderr,
 			"patlab check: the current results LOST MESSAGES: a channel kind is "
 			"broken\n");
-		return PB_CHECK_REGRESSION;
+		return PB_CHECK_LOST;
 	}
-	return rp->regressions > 0 ? PB_CHECK_REGRESSION : PB_CHECK_PASS;
+	if (rp->regressions > 0)
+		return PB_CHECK_REGRESSION;
+	return e != 0 ? PB_CHECK_UNWRITTEN : PB_CHECK_PASS;
 }
 
 /* ---------------------------------------------------------------- timing */
@@ -1107,15 +1280,30 @@ static int configs_match(const struct check_opts *o, const struct cfg *c, size_t
 			   bad, bad == 1 ? " is" : "s are", msg);
 }
 
-/* Too few repetitions anywhere: exit 2 naming where, and why the minimum. */
-static int reps_enough(const struct check_opts *o, const struct cfg *c, size_t n)
+/* across_possible - the one-sided signed-rank test over @n configurations can reach alpha. */
+static bool across_possible(const struct check_opts *o, size_t n)
 {
-	char msg[2048];
+	return pb_signrank_min_p(n) < o->alpha;
+}
+
+/*
+ * classify - which configurations have enough repetitions for a test of their own
+ * (cfg.tested: at least --min-reps a side, and a smallest possible p below alpha); the
+ * others are judged across configurations. -1 to go on (*@n_untested: how many are not
+ * tested alone), or exit 2 naming where and why when neither test can be done.
+ */
+static int classify(const struct check_opts *o, struct cfg *c, size_t n, size_t *n_untested)
+{
+	char msg[2048], across[512];
 	size_t len = 0, bad = 0, nb_min = SIZE_MAX, nc_min = SIZE_MAX;
 	double pmin;
 
 	msg[0] = '\0';
+	*n_untested = 0;
 	for (size_t i = 0; i < n; i++) {
+		c[i].tested = c[i].nb >= o->min_reps && c[i].nc >= o->min_reps &&
+			      pb_mwu_min_p(c[i].nb, c[i].nc) < o->alpha;
+		*n_untested += !c[i].tested;
 		nb_min = c[i].nb < nb_min ? c[i].nb : nb_min;
 		nc_min = c[i].nc < nc_min ? c[i].nc : nc_min;
 		if (c[i].nb >= o->min_reps && c[i].nc >= o->min_reps)
@@ -1126,20 +1314,34 @@ static int reps_enough(const struct check_opts *o, const struct cfg *c, size_t n
 						"results",
 						c[i].label, c[i].nb, c[i].nc);
 	}
+	if (*n_untested == 0)
+		return -1;
+	if (o->normalize)
+		snprintf(across, sizeof(across),
+			 "\n(--normalize divides out the shift across configurations, which is "
+			 "what is judged when they have too few repetitions: drop --normalize, or "
+			 "run more --reps)");
+	else if (!across_possible(o, *n_untested))
+		snprintf(across, sizeof(across),
+			 "\n(and %zu configuration%s too few to judge them together: the "
+			 "one-sided signed-rank test's smallest p is 2^-n, %.3g, not below --alpha "
+			 "%g)",
+			 *n_untested, *n_untested == 1 ? " is" : "s are",
+			 pb_signrank_min_p(*n_untested), o->alpha);
+	else
+		return -1;
 	if (bad > 0)
 		return check_error(
 		    "too few repetitions: %zu configuration%s below --min-reps %u:%s\n"
 		    "(the Mann-Whitney test cannot be significant with fewer: its smallest "
 		    "two-sided p is 2/C(n+m,n), 0.0079 for 5 and 5, 0.029 for 4 and 4; run "
-		    "more --reps)",
-		    bad, bad == 1 ? " is" : "s are", o->min_reps, msg);
+		    "more --reps)%s",
+		    bad, bad == 1 ? " is" : "s are", o->min_reps, msg, across);
 	pmin = pb_mwu_min_p(nb_min, nc_min);
-	if (pmin >= o->alpha)
-		return check_error("with %zu and %zu repetitions the smallest possible two-sided "
-				   "p is %.3g, not below --alpha %g: no slowdown could ever be "
-				   "significant; run more --reps",
-				   nb_min, nc_min, pmin, o->alpha);
-	return -1;
+	return check_error("with %zu and %zu repetitions the smallest possible two-sided "
+			   "p is %.3g, not below --alpha %g: no slowdown could ever be "
+			   "significant; run more --reps%s",
+			   nb_min, nc_min, pmin, o->alpha, across);
 }
 
 /*
@@ -1228,7 +1430,74 @@ static int compare_one(const struct check_opts *o, const struct pb_run *rb, cons
 		r->lo = lo - 1;
 		r->hi = hi - 1;
 	}
-	r->v = decide(r->change, r->p, r->thr, o->alpha);
+	if (c->tested)
+		r->v = decide(r->change, r->p, r->thr, o->alpha);
+	else /* not tested alone: the across-configuration verdict decides */
+		r->v = r->change > r->thr ? V_SLOWER_NS : V_OK;
+	return 0;
+}
+
+/*
+ * across_one - the across-configuration verdict of metric @m into @r: over the
+ * configurations not tested alone that have figures on both sides, the log of each one's
+ * cost ratio of medians (> 0: slower); their median is the change, and the one-sided Wilcoxon
+ * signed-rank test says whether they lean towards slower more than chance would.
+ */
+static int across_one(const struct check_opts *o, const struct pb_run *rb, const struct pb_run *rc,
+		      const struct cfg *cfgs, size_t n_cfg, int m, struct res *r)
+{
+	double *d = xcalloc(n_cfg, sizeof(double));
+	struct pb_srt up, down;
+	size_t n = 0;
+	int e;
+
+	for (size_t k = 0; k < n_cfg; k++) {
+		const struct cfg *c = &cfgs[k];
+		double *v, mb, mc;
+
+		if (c->tested)
+			continue;
+		v = xcalloc(c->nb + c->nc, sizeof(double));
+		for (size_t i = 0; i < c->nb; i++)
+			v[i] = row_metric(&rb->rows[c->ib[i]], m);
+		for (size_t i = 0; i < c->nc; i++)
+			v[c->nb + i] = row_metric(&rc->rows[c->ic[i]], m);
+		mb = pb_median(v, c->nb);
+		mc = pb_median(v + c->nb, c->nc);
+		free(v);
+		if (mb > 0 && mc > 0)
+			d[n++] = log(cost_of(m, mb, mc));
+	}
+	memset(r, 0, sizeof(*r));
+	r->label = across_label;
+	r->metric = m;
+	r->nb = r->nc = n;
+	r->mb = r->mc = r->lo = r->hi = r->p = r->u = NAN;
+	r->thr = across_threshold_of(o, m);
+	r->change = NAN;
+	r->v = V_NA;
+	if (n == 0 || !across_possible(o, n)) {
+		free(d);
+		return 0;
+	}
+	r->change = exp(pb_median(d, n)) - 1;
+	e = pb_signrank_test(d, n, &up);
+	for (size_t i = 0; i < n && e == 0; i++)
+		d[i] = -d[i];
+	if (e == 0)
+		e = pb_signrank_test(d, n, &down);
+	free(d);
+	if (e != 0)
+		return e;
+	r->p = up.p;
+	r->u = up.w;
+	r->exact = up.exact;
+	if (r->change > r->thr)
+		r->v = up.p < o->alpha ? V_REGRESSION : V_SLOWER_NS;
+	else if (1 + r->change < 1 / (1 + r->thr) && down.p < o->alpha)
+		r->v = V_FASTER;
+	else
+		r->v = V_OK;
 	return 0;
 }
 
@@ -1264,7 +1533,7 @@ static int check_timing(const struct check_opts *o)
 	n_cfg = group(&rb, &rc, &cfgs);
 	if ((rc_exit = configs_match(o, cfgs, n_cfg)) >= 0)
 		goto out;
-	if ((rc_exit = reps_enough(o, cfgs, n_cfg)) >= 0)
+	if ((rc_exit = classify(o, cfgs, n_cfg, &rp.n_untested)) >= 0)
 		goto out;
 
 	rp.o = o;
@@ -1277,7 +1546,7 @@ static int check_timing(const struct check_opts *o)
 	for (int m = 0; m < M_ICOUNT; m++)
 		n_m += o->use[m];
 	rp.n_metrics = n_m;
-	rp.r = xcalloc(n_cfg * n_m + n_m, sizeof(*rp.r));
+	rp.r = xcalloc(n_cfg * n_m + 2 * n_m, sizeof(*rp.r));
 	for (int m = 0; m < M_ICOUNT; m++)
 		factor[m] = o->use[m] ? machine_factor(&rb, &rc, cfgs, n_cfg, m) : NAN;
 	if (o->normalize)
@@ -1305,6 +1574,22 @@ static int check_timing(const struct check_opts *o)
 			}
 			rp.n++;
 		}
+	/* Too few repetitions for a test of each: those configurations are judged together. */
+	for (int m = 0; rp.n_untested > 0 && m < M_ICOUNT; m++) {
+		int e;
+
+		if (!o->use[m])
+			continue;
+		e = across_one(o, &rb, &rc, cfgs, n_cfg, m, &rp.r[rp.n]);
+		if (e != 0) {
+			rc_exit = check_error("across configurations, %s: %s", metrics[m].name,
+					      strerror(-e));
+			goto out;
+		}
+		if (rp.r[rp.n].nb > rp.across_n_cfg)
+			rp.across_n_cfg = rp.r[rp.n].nb;
+		rp.n++;
+	}
 	/* Normalized, every configuration's change is relative to the machine factor: a change
 	 * slowing all of them alike would vanish, unless the factor itself is beyond load. */
 	for (int m = 0; o->normalize && m < M_ICOUNT; m++) {
@@ -1334,8 +1619,11 @@ static int check_timing(const struct check_opts *o)
 	}
 	if (fs[0] != '\0')
 		note(&rp, "machine factor (median change over all configurations): %s; %s", fs,
-		     o->normalize
-			 ? "divided out (--normalize): changes below are relative to it"
+		     o->normalize ? "divided out (--normalize): changes below are relative to it"
+		     : rp.n_untested > 0
+			 ? "a shift shared by every configuration is the machine's load or a "
+			   "change touching everything: the across-configuration verdict cannot "
+			   "tell which (hence its threshold)"
 			 : "a shift shared by every configuration is the machine's load or a "
 			   "change touching everything (--normalize divides it out)");
 	if (strcmp(rb.sys.host, rc.sys.host) != 0 || strcmp(rb.sys.cpu_model, rc.sys.cpu_model))
@@ -1382,84 +1670,159 @@ struct icount_file {
 	char compiler[64], build_type[96], git_rev[48], planted[32];
 };
 
-static void field_of(const struct header *h, char **f, size_t nf, const char *name, char *dst,
-		     size_t n)
+/*
+ * The columns of scripts/icount's CSV. Read as strictly as results.csv (csv.c): every row
+ * has the header's fields, none empty; numbers whole, finite and in range; a path once; the
+ * header again, an unknown column or a missing required one is an error naming where.
+ */
+enum ic_type {
+	IC_TEXT,  /* no separator characters */
+	IC_COUNT, /* a decimal integer >= min */
+	IC_REAL,  /* a finite decimal > 0 */
+};
+
+static const struct icount_col {
+	const char *name;
+	enum ic_type type;
+	uint64_t min;
+	bool required;
+} icount_cols[] = {
+    {"path", IC_TEXT, 0, true},
+    {"iterations", IC_COUNT, 1, false},
+    {"instructions", IC_COUNT, 0, false},
+    {"instructions_per_op", IC_REAL, 0, true},
+    {"compiler", IC_TEXT, 0, false},
+    {"build_type", IC_TEXT, 0, false},
+    {"planted_delay_ns", IC_COUNT, 0, false},
+    {"git_rev", IC_TEXT, 0, false},
+    {"valgrind", IC_TEXT, 0, false},
+};
+
+#define N_IC (sizeof(icount_cols) / sizeof(icount_cols[0]))
+
+/* ic_value - @text as a value of column @c; NULL, or why not. */
+static const char *ic_value(const struct icount_col *c, const char *text, double *v)
 {
-	for (size_t i = 0; i < h->n && i < nf; i++)
-		if (strcmp(h->col[i], name) == 0) {
-			snprintf(dst, n, "%s", f[i]);
-			return;
-		}
-	snprintf(dst, n, "-");
+	uint64_t u;
+
+	if (text[0] == '\0')
+		return "empty (every field has a value)";
+	switch (c->type) {
+	case IC_TEXT:
+		if (strpbrk(text, "\";,\r\n\t") != NULL)
+			return "holds a quote, semicolon, comma, tab or line break";
+		return NULL;
+	case IC_COUNT:
+		if (!pb_parse_u64(text, c->min, UINT64_MAX, &u))
+			return c->min ? "is not an integer >= 1" : "is not an integer >= 0";
+		*v = (double)u;
+		return NULL;
+	case IC_REAL:
+		if (!pb_parse_real(text, 0, v) || !(*v > 0))
+			return "is not a positive finite number";
+		return NULL;
+	}
+	return "unknown column type";
 }
 
 static int icount_read(const char *path, const struct header *h, struct icount_file *out)
 {
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0, lineno = 0;
-	int ip = -1, iv = -1, rc = -1;
+	struct pb_csv_records r;
+	int col_of[MAX_COLS], ip = -1, iv = -1, rc = -1, e;
+	char err[512];
+	bool seen[N_IC] = {false};
 
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < h->n; i++) {
-		if (strcmp(h->col[i], "path") == 0)
-			ip = (int)i;
-		if (strcmp(h->col[i], "instructions_per_op") == 0)
-			iv = (int)i;
-	}
-	if (f == NULL)
-		return check_error("cannot open %s: %s", path, strerror(errno));
-	while (getline(&line, &cap, f) >= 0) {
-		char *fields[MAX_COLS], *save = NULL, *tok, *end;
-		size_t nf = 0;
-		struct icount_row *r;
+		size_t c;
 
-		lineno++;
-		line[strcspn(line, "\r\n")] = '\0';
-		if (lineno == 1 || line[0] == '\0')
-			continue;
-		for (tok = strtok_r(line, ",", &save); tok != NULL && nf < MAX_COLS;
-		     tok = strtok_r(NULL, ",", &save))
-			fields[nf++] = tok;
-		if ((size_t)ip >= nf || (size_t)iv >= nf) {
-			rc = check_error("%s:%zu: a short row", path, lineno);
-			break;
+		for (c = 0; c < N_IC && strcmp(icount_cols[c].name, h->col[i]) != 0; c++)
+			;
+		if (c == N_IC)
+			return check_error("%s:1: unknown column '%s' in an instruction-count CSV",
+					   path, h->col[i]);
+		if (seen[c])
+			return check_error("%s:1: column %s appears twice", path, h->col[i]);
+		seen[c] = true;
+		col_of[i] = (int)c;
+		ip = c == 0 ? (int)i : ip;
+		iv = c == 3 ? (int)i : iv;
+	}
+	for (size_t c = 0; c < N_IC; c++)
+		if (icount_cols[c].required && !seen[c])
+			return check_error("%s:1: no column %s", path, icount_cols[c].name);
+	pb_csv_records_init(&r, path, h->data, h->len);
+	e = pb_csv_records_next(&r, err, sizeof(err)); /* the header, read before */
+	while (e > 0 && (e = pb_csv_records_next(&r, err, sizeof(err))) > 0) {
+		const struct pb_csv_field *f = r.f;
+		struct icount_row *row;
+		bool header = r.nf == h->n;
+		double v = 0;
+
+		for (size_t i = 0; i < r.nf && header; i++)
+			header = strcmp(f[i].text, h->col[i]) == 0;
+		if (r.nf == 1 && f[0].text[0] == '\0') {
+			rc = check_error("%s:%zu:1: a blank line (every row has %zu fields)", path,
+					 f[0].line, h->n);
+			goto done;
 		}
-		for (size_t i = 0; i < out->n; i++)
-			if (strcmp(out->rows[i].path, fields[ip]) == 0) {
-				rc = check_error("%s:%zu: path %s appears twice", path, lineno,
-						 fields[ip]);
+		if (header) {
+			rc = check_error("%s:%zu:1: the header again (files joined with their "
+					 "headers?)",
+					 path, f[0].line);
+			goto done;
+		}
+		if (r.nf != h->n) {
+			rc = check_error("%s:%zu:%zu: %zu fields, the header has %zu", path,
+					 f[r.nf - 1].line, f[r.nf - 1].end_col, r.nf, h->n);
+			goto done;
+		}
+		for (size_t i = 0; i < r.nf; i++) {
+			const char *why = ic_value(&icount_cols[col_of[i]], f[i].text, &v);
+
+			if (why != NULL) {
+				rc = check_error("%s:%zu:%zu: %s: '%s' %s", path, f[i].line,
+						 f[i].col, h->col[i], f[i].text, why);
 				goto done;
 			}
-		out->rows = realloc(out->rows, (out->n + 1) * sizeof(*out->rows));
-		if (out->rows == NULL) {
-			fputs("patlab check: out of memory\n", stderr);
-			abort();
 		}
-		r = &out->rows[out->n++];
-		snprintf(r->path, sizeof(r->path), "%s", fields[ip]);
-		errno = 0;
-		r->per_op = strtod(fields[iv], &end);
-		if (end == fields[iv] || *end != '\0' || errno != 0 || !(r->per_op > 0)) {
-			rc =
-			    check_error("%s:%zu: instructions_per_op '%s' is not a positive number",
-					path, lineno, fields[iv]);
-			break;
+		if (strlen(f[ip].text) >= sizeof(out->rows[0].path)) {
+			rc = check_error("%s:%zu:%zu: path: longer than %zu characters", path,
+					 f[ip].line, f[ip].col, sizeof(out->rows[0].path) - 1);
+			goto done;
 		}
+		for (size_t i = 0; i < out->n; i++)
+			if (strcmp(out->rows[i].path, f[ip].text) == 0) {
+				rc = check_error("%s:%zu:%zu: path %s appears twice", path,
+						 f[ip].line, f[ip].col, f[ip].text);
+				goto done;
+			}
+		out->rows = pb_xrealloc(out->rows, (out->n + 1) * sizeof(*out->rows));
+		row = &out->rows[out->n++];
+		snprintf(row->path, sizeof(row->path), "%s", f[ip].text);
+		pb_parse_real(f[iv].text, 0, &row->per_op);
 		if (out->n == 1) {
-			field_of(h, fields, nf, "compiler", out->compiler, sizeof(out->compiler));
-			field_of(h, fields, nf, "build_type", out->build_type,
-				 sizeof(out->build_type));
-			field_of(h, fields, nf, "git_rev", out->git_rev, sizeof(out->git_rev));
-			field_of(h, fields, nf, "planted_delay_ns", out->planted,
-				 sizeof(out->planted));
+			/* The build that produced the counts ("-": not said). */
+			char *dst[] = {out->compiler, out->build_type, out->git_rev, out->planted};
+			const size_t size[] = {sizeof(out->compiler), sizeof(out->build_type),
+					       sizeof(out->git_rev), sizeof(out->planted)};
+			const char *name[] = {"compiler", "build_type", "git_rev",
+					      "planted_delay_ns"};
+
+			for (size_t k = 0; k < 4; k++) {
+				snprintf(dst[k], size[k], "-");
+				for (size_t i = 0; i < h->n; i++)
+					if (strcmp(h->col[i], name[k]) == 0)
+						snprintf(dst[k], size[k], "%s", f[i].text);
+			}
 		}
 	}
-	if (rc < 0 && out->n == 0)
+	if (e < 0)
+		rc = check_error("%s", err);
+	else if (out->n == 0)
 		rc = check_error("%s: no rows", path);
 done:
-	free(line);
-	fclose(f);
+	pb_csv_records_free(&r);
 	return rc;
 }
 

@@ -10,13 +10,15 @@
  *   patlab check BASELINE CURRENT    the regression gate (check.c): exit 0 ok, 1 regression
  *
  * Every subcommand takes --help. A bad argument prints what is wrong and the valid values, and
- * exits 2. See bench.h for the other exit codes and for how the parts fit.
+ * exits 2. The exit codes (bench.h) are one table for every command, in `patlab --help` and
+ * README.md; see bench.h for how the parts fit.
  */
 #include "bench.h"
 #include "build_info.h"
 #include "gate.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -34,9 +36,16 @@ static const char usage_main[] =
     "  report  the summary of existing results (run folders or CSV files)\n"
     "  check   compare results with a baseline: exit 1 on a performance regression\n"
     "\n"
-    "'patlab <command> --help' for a command's options. Exit codes: 0 ok, 1 a point\n"
-    "failed or an output could not be written, 2 bad arguments, 3 some row lost messages,\n"
-    "130 interrupted (finished rows are kept). 'patlab check' exits 1 on a regression.\n";
+    "'patlab <command> --help' for a command's options.\n"
+    "\n"
+    "exit codes (every command):\n"
+    "  0    ok\n"
+    "  1    a performance regression (check), a point that failed to run, or an output\n"
+    "       that could not be written (the reason is printed)\n"
+    "  2    bad input: usage, arguments, a results file that is unreadable or malformed\n"
+    "       (file:line:column), parameters the library refuses, results check cannot compare\n"
+    "  3    lost messages: some row has lost != 0 (a channel kind is broken)\n"
+    "  130  interrupted (SIGINT/SIGTERM): finished rows are kept, the summary written\n";
 
 static const char usage_list[] = "usage: patlab list\n"
 				 "\n"
@@ -84,8 +93,9 @@ static const char usage_report[] =
     "usage: patlab report [--md FILE] PATH...\n"
     "\n"
     "Prints the summary of existing results: each PATH is a run folder (its results.csv)\n"
-    "or a CSV file; rows of several are summarized together. Exit 3 when a row lost\n"
-    "messages.\n"
+    "or a CSV file; rows of several are summarized together. Exit 2 when a file is\n"
+    "malformed (named by line and column), 1 when FILE cannot be written, 3 when a row\n"
+    "lost messages.\n"
     "\n"
     "  --md FILE    also write the summary as markdown to FILE\n"
     "  --help       this text\n"
@@ -299,12 +309,13 @@ static int cmd_run_or_sweep(int argc, char **argv, int full_argc, char **full_ar
 	char err[512], path[PATH_MAX + 32];
 	const char *out;
 	int rc, exec_rc;
-	size_t lost;
+	size_t lost, unwritten = 0;
 
 	rc = parse_opts(argc, argv, cmd, sweep ? usage_sweep : usage_run, sweep, &o);
 	if (rc >= 0)
 		return rc;
-	if (pb_plan_make(&o, !sweep, &plan, err, sizeof(err)) != 0) {
+	if (pb_plan_make(&o, !sweep, &plan, err, sizeof(err)) != 0 ||
+	    pb_plan_refused(&plan, err, sizeof(err)) != 0) {
 		pb_plan_free(&plan);
 		return usage_error(cmd, "%s", err);
 	}
@@ -349,6 +360,15 @@ static int cmd_run_or_sweep(int argc, char **argv, int full_argc, char **full_ar
 		if (!o.quiet)
 			fprintf(stderr, "patlab: %s: %zu points x %u reps -> %s/\n", cmd,
 				plan.n_points, plan.reps, run.dir);
+	} else if (!o.quiet) {
+		if (plan.messages)
+			fprintf(stderr, "patlab: run: %u rep%s of %llu messages\n", plan.reps,
+				plan.reps == 1 ? "" : "s", (unsigned long long)plan.messages);
+		else
+			fprintf(stderr,
+				"patlab: run: %u rep%s of %g s after %g s warm-up: about %.0f s\n",
+				plan.reps, plan.reps == 1 ? "" : "s", plan.seconds, plan.warmup_s,
+				ceil(plan.reps * (plan.seconds + plan.warmup_s)));
 	}
 	if (run.sys.sanitized)
 		fprintf(stderr, "patlab: note: %s; its figures are not performance figures\n",
@@ -362,9 +382,15 @@ static int cmd_run_or_sweep(int argc, char **argv, int full_argc, char **full_ar
 	if (!sweep)
 		print_run_rows(&run);
 	if (out != NULL) {
-		pb_meta_write(&run, in_dir(&run, "meta.json", path, sizeof(path)));
+		int e = pb_meta_write(&run, in_dir(&run, "meta.json", path, sizeof(path)));
+
+		if (e != 0) {
+			fprintf(stderr, "patlab: cannot write %s: %s\n", path, strerror(-e));
+			unwritten++;
+		}
 		lost = pb_report(&run, sweep ? stdout : NULL,
-				 in_dir(&run, "summary.md", path, sizeof(path)));
+				 in_dir(&run, "summary.md", path, sizeof(path)), &e);
+		unwritten += e != 0;
 		point_latest(out, run.sys.run_id);
 		printf("\nresults: %s/results.csv\nsummary: %s/summary.md\nmeta:    %s/meta.json\n",
 		       run.dir, run.dir, run.dir);
@@ -381,12 +407,21 @@ static int cmd_run_or_sweep(int argc, char **argv, int full_argc, char **full_ar
 	} else if (exec_rc == PB_EXIT_INTERRUPT) {
 		fprintf(stderr, "patlab: interrupted; %zu finished rows kept\n", run.n_rows);
 		rc = PB_EXIT_INTERRUPT;
-	} else if (exec_rc != 0 || run.n_failed > 0) {
+	} else if (run.n_refused > 0) {
+		fprintf(stderr, "patlab: %zu point(s) refused as invalid (see above)\n",
+			run.n_refused);
+		rc = PB_EXIT_USAGE;
+	} else if (run.n_failed > 0) {
 		fprintf(stderr, "patlab: %zu point(s) failed (see above)\n", run.n_failed);
+		rc = PB_EXIT_FAILED;
+	} else if (exec_rc != 0) {
+		fprintf(stderr, "patlab: stopped early (see above)\n");
 		rc = PB_EXIT_FAILED;
 	} else if (run.n_rows == 0) {
 		fprintf(stderr, "patlab: nothing ran (every point was skipped)\n");
 		rc = PB_EXIT_FAILED;
+	} else if (unwritten > 0) {
+		rc = PB_EXIT_FAILED; /* said above, with the reason */
 	} else {
 		rc = PB_EXIT_OK;
 	}
@@ -401,13 +436,12 @@ static int cmd_report(int argc, char **argv)
 	const char *md = NULL;
 	char err[512], path[PATH_MAX + 32];
 	size_t lost, inputs = 0;
-	int i;
+	int i, e;
 
 	memset(&run, 0, sizeof(run));
 	run.status = "report";
 	for (i = 1; i < argc; i++) {
 		struct stat st;
-		int e;
 
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			fputs(usage_report, stdout);
@@ -415,9 +449,11 @@ static int cmd_report(int argc, char **argv)
 			return PB_EXIT_OK;
 		}
 		if (strcmp(argv[i], "--md") == 0) {
-			if (++i == argc) {
+			if (++i == argc || argv[i][0] == '\0') {
 				pb_run_free(&run);
-				return usage_error("report", "option '--md' needs a value");
+				return usage_error("report",
+						   i == argc ? "option '--md' needs a value"
+							     : "--md: an empty path (give a file)");
 			}
 			md = argv[i];
 			continue;
@@ -425,6 +461,10 @@ static int cmd_report(int argc, char **argv)
 		if (argv[i][0] == '-') {
 			pb_run_free(&run);
 			return usage_error("report", "unknown option '%s'", argv[i]);
+		}
+		if (argv[i][0] == '\0') {
+			pb_run_free(&run);
+			return usage_error("report", "an empty path (give a run folder or a CSV)");
 		}
 		if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode))
 			snprintf(path, sizeof(path), "%s/results.csv", argv[i]);
@@ -445,9 +485,9 @@ static int cmd_report(int argc, char **argv)
 		pb_run_free(&run);
 		return usage_error("report", "no rows in the given results");
 	}
-	lost = pb_report(&run, stdout, md);
+	lost = pb_report(&run, stdout, md, &e);
 	pb_run_free(&run);
-	return lost > 0 ? PB_EXIT_LOST : PB_EXIT_OK;
+	return lost > 0 ? PB_EXIT_LOST : e != 0 ? PB_EXIT_FAILED : PB_EXIT_OK;
 }
 
 int main(int argc, char **argv)

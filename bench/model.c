@@ -96,11 +96,19 @@ bool pb_row_extra(const struct pb_row *w, const char *name, double *v)
 
 /* ---------------------------------------------------------------- the column table */
 
-/* COL - one column: name, type, unit, in the key, parameter bit, where, format, absent, doc. */
+/*
+ * COL - one column: name, type, unit, in the key, parameter bit, where, format, absent, doc;
+ * its values are >= 0. COL1: a count that is never 0 (>= 1).
+ */
 #define COL(n, t, u, k, p, where, f, a, d)                                                         \
 	{                                                                                          \
 		.name = n, .type = t, .unit = u, .in_key = k, .param = p, where, .fmt = f,         \
-		.absent = a, .doc = d                                                              \
+		.absent = a, .doc = d, .min = 0                                                    \
+	}
+#define COL1(n, t, u, k, p, where, f, a, d)                                                        \
+	{                                                                                          \
+		.name = n, .type = t, .unit = u, .in_key = k, .param = p, where, .fmt = f,         \
+		.absent = a, .doc = d, .min = 1                                                    \
 	}
 #define ROW(field)                                                                                 \
 	.src = PB_SRC_ROW, .offset = offsetof(struct pb_row, field),                               \
@@ -123,16 +131,17 @@ const struct pb_column pb_columns[] = {
     COL("git_rev", TEXT, NULL, false, 0, SYS(git_rev), NULL, NULL, "the source tree's HEAD"),
     COL("host", TEXT, "text", false, 0, SYS(host), NULL, NULL, "gethostname()"),
     COL("cpu_model", TEXT, "text", false, 0, SYS(cpu_model), NULL, NULL, "the CPU's model name"),
-    COL("cpus", UINT, "count", false, 0, SYS(cpus), NULL, NULL, "online CPUs"),
+    COL1("cpus", UINT, "count", false, 0, SYS(cpus), NULL, NULL, "online CPUs"),
     COL("compiler", TEXT, "text", false, 0, SYS(compiler), NULL, NULL, "compiler and version"),
     COL("pattern", TEXT, "name", true, 0, ROW(pattern), NULL, NULL, "the pattern or workload"),
     COL("chan_kind", TEXT, "name", true, PL_PARAM_CHAN_KIND, ROW(kind), NULL, NULL,
 	"the channel kind; - without channels"),
-    COL("producers", UINT, "threads", true, PL_PARAM_PRODUCERS, ROW(producers), NULL, NULL,
-	"producing threads"),
-    COL("consumers", UINT, "threads", true, PL_PARAM_CONSUMERS, ROW(consumers), NULL, NULL,
-	"consuming threads or workers"),
-    COL("stages", UINT, "count", true, PL_PARAM_STAGES, ROW(stages), NULL, NULL, "pipeline stages"),
+    COL1("producers", UINT, "threads", true, PL_PARAM_PRODUCERS, ROW(producers), NULL, NULL,
+	 "producing threads"),
+    COL1("consumers", UINT, "threads", true, PL_PARAM_CONSUMERS, ROW(consumers), NULL, NULL,
+	 "consuming threads or workers"),
+    COL1("stages", UINT, "count", true, PL_PARAM_STAGES, ROW(stages), NULL, NULL,
+	 "pipeline stages"),
     COL("queue_depth", DEPTH, "messages", true, PL_PARAM_QUEUE_DEPTH, ROW(depth), NULL, NULL,
 	"channel capacity"),
     COL("work_ns", I64, "ns", true, PL_PARAM_WORK_NS, ROW(work_ns), NULL, NULL,
@@ -141,7 +150,7 @@ const struct pb_column pb_columns[] = {
 	"open-loop send rate; 0 = closed loop"),
     COL("policy", TEXT, "name", true, PL_PARAM_POLICY, ROW(policy), NULL, NULL,
 	"pattern-specific policy; - for none"),
-    COL("rep", UINT, "1..", false, 0, ROW(rep), NULL, NULL, "repetition of the point"),
+    COL1("rep", UINT, "1..", false, 0, ROW(rep), NULL, NULL, "repetition of the point"),
     COL("messages", U64, "count", false, 0, ROW(messages), NULL, NULL,
 	"messages completed in the window"),
     COL("seconds", REAL, "s", false, 0, ROW(seconds), "%.6f", NULL, "the measured window"),
@@ -173,6 +182,7 @@ const struct pb_column pb_columns[] = {
 const size_t pb_n_columns = sizeof(pb_columns) / sizeof(pb_columns[0]);
 
 #undef COL
+#undef COL1
 #undef ROW
 #undef SYS
 #undef TEXT
@@ -253,8 +263,7 @@ int pb_column_format(size_t c, const struct pb_sysinfo *sys, const struct pb_row
 	return len < 0 || (size_t)len >= n ? -1 : len;
 }
 
-/* parse_u64 - decimal digits only (no sign, no space, nothing after), at most @max. */
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+bool pb_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	unsigned long long v;
 	char *end;
@@ -263,40 +272,64 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 		return false;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v > max)
+	if (errno != 0 || *end != '\0' || v < min || v > max)
 		return false;
 	*out = v;
 	return true;
 }
 
-static bool parse_i64(const char *s, int64_t *out)
+bool pb_decimal(const char *s)
 {
-	long long v;
-	char *end;
-
-	if ((*s < '0' || *s > '9') && !(*s == '-' && s[1] >= '0' && s[1] <= '9'))
+	s += *s == '-';
+	if (*s < '0' || *s > '9')
 		return false;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
+	while (*s >= '0' && *s <= '9')
+		s++;
+	if (*s == '.') {
+		if (*++s < '0' || *s > '9')
+			return false;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		s += *s == '-' || *s == '+';
+		if (*s < '0' || *s > '9')
+			return false;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	return *s == '\0';
 }
 
-static bool parse_real(const char *s, bool finite, double *out)
+bool pb_parse_real(const char *s, double min, double *out)
 {
-	char *end;
 	double v;
 
-	if (*s == '\0' || *s == ' ')
+	if (!pb_decimal(s))
 		return false;
 	errno = 0;
-	v = strtod(s, &end);
-	if (errno == ERANGE || *end != '\0' || (finite && !isfinite(v)))
+	v = strtod(s, NULL);
+	if (errno == ERANGE || !isfinite(v) || v < min)
 		return false;
 	*out = v;
 	return true;
+}
+
+/* parse_extra_value - an extra's value: a decimal, or nan/inf as printf writes them. */
+static bool parse_extra_value(const char *s, double *out)
+{
+	const char *t = s + (*s == '-');
+
+	if (strcmp(t, "nan") == 0 || strcmp(t, "inf") == 0) {
+		*out = strtod(s, NULL);
+		return true;
+	}
+	if (!pb_decimal(s))
+		return false;
+	errno = 0;
+	*out = strtod(s, NULL);
+	return errno != ERANGE || fabs(*out) < 1; /* underflow to ~0 is still the value */
 }
 
 /* parse_extras - "-" or name=value;... into @w (replacing what it had). */
@@ -326,7 +359,7 @@ static int parse_extras(const char *s, struct pb_row *w, char *why, size_t n)
 			if (!name_char(item[i]))
 				return pb_einval(why, n, "'%.*s' is not a name of [a-z0-9_]",
 						 (int)len, item);
-		if (!parse_real(eq + 1, false, &v))
+		if (!parse_extra_value(eq + 1, &v))
 			return pb_einval(why, n, "'%s': '%s' is not a number", item, eq + 1);
 		*eq = '\0';
 		if (!pb_row_add_extra(w, item, v))
@@ -341,7 +374,6 @@ int pb_column_parse(size_t c, const char *text, struct pb_sysinfo *sys, struct p
 	const struct pb_column *col = &pb_columns[c];
 	void *f = (void *)field_of(col, sys, w);
 	uint64_t u;
-	int64_t i;
 
 	if (f == NULL)
 		return pb_einval(why, n, "a machine column, and no machine to store it in");
@@ -351,34 +383,39 @@ int pb_column_parse(size_t c, const char *text, struct pb_sysinfo *sys, struct p
 	case PB_COL_TEXT:
 		if (strlen(text) >= col->size)
 			return pb_einval(why, n, "longer than %zu characters", col->size - 1);
-		if (strpbrk(text, "\";") != NULL)
-			return pb_einval(why, n, "'%s' holds a quote or a semicolon", text);
+		if (strpbrk(text, "\";,\r\n\t") != NULL)
+			return pb_einval(why, n,
+					 "'%s' holds a quote, semicolon, comma, tab or line break",
+					 text);
 		memcpy(f, text, strlen(text) + 1);
 		return 0;
 	case PB_COL_UINT:
-		if (!parse_u64(text, UINT_MAX, &u))
-			return pb_einval(why, n, "'%s' is not an integer from 0 to %u", text,
-					 UINT_MAX);
+		if (!pb_parse_u64(text, (uint64_t)col->min, UINT_MAX, &u))
+			return pb_einval(why, n, "'%s' is not an integer from %.0f to %u", text,
+					 col->min, UINT_MAX);
 		*(unsigned *)f = (unsigned)u;
 		return 0;
 	case PB_COL_U64:
-		if (!parse_u64(text, UINT64_MAX, &u))
-			return pb_einval(why, n, "'%s' is not an integer >= 0", text);
+		if (!pb_parse_u64(text, (uint64_t)col->min, UINT64_MAX, &u))
+			return pb_einval(why, n, "'%s' is not an integer >= %.0f", text, col->min);
 		*(uint64_t *)f = u;
 		return 0;
 	case PB_COL_I64:
-		if (!parse_i64(text, &i))
-			return pb_einval(why, n, "'%s' is not an integer", text);
-		*(int64_t *)f = i;
+		if (!pb_parse_u64(text, (uint64_t)col->min, INT64_MAX, &u))
+			return pb_einval(why, n,
+					 "'%s' is not an integer >= %.0f (at most 2^63 - 1)", text,
+					 col->min);
+		*(int64_t *)f = (int64_t)u;
 		return 0;
 	case PB_COL_REAL:
-		if (!parse_real(text, true, (double *)f))
-			return pb_einval(why, n, "'%s' is not a finite number", text);
+		if (!pb_parse_real(text, col->min, (double *)f))
+			return pb_einval(why, n, "'%s' is not a finite number >= %g", text,
+					 col->min);
 		return 0;
 	case PB_COL_DEPTH:
 		if (strcmp(text, "unbounded") == 0)
 			u = PB_DEPTH_UNBOUNDED;
-		else if (!parse_u64(text, UINT64_MAX - 1, &u))
+		else if (!pb_parse_u64(text, 0, UINT64_MAX - 1, &u))
 			return pb_einval(why, n, "'%s' is neither an integer >= 0 nor 'unbounded'",
 					 text);
 		*(uint64_t *)f = u;
@@ -486,6 +523,37 @@ void pb_row_label(const struct pb_row *w, enum pb_label_style style, char *b, si
 unsigned pb_pattern_threads(const struct pl_pattern *pat, const struct pl_params *p)
 {
 	return pat->threads != NULL ? pat->threads(p) : p->producers + p->consumers;
+}
+
+int pb_list_split(const char *opt, const char *str, char *buf, size_t bufn, char **items,
+		  size_t max, char *err, size_t n)
+{
+	size_t count = 0;
+	char *p;
+
+	if (str[0] == '\0')
+		return pb_einval(err, n, "%s: empty list", opt);
+	if (strlen(str) >= bufn)
+		return pb_einval(err, n, "%s: list too long (at most %zu characters)", opt,
+				 bufn - 1);
+	memcpy(buf, str, strlen(str) + 1);
+	for (p = buf;;) {
+		char *comma = strchr(p, ',');
+
+		if (comma != NULL)
+			*comma = '\0';
+		if (*p == '\0')
+			return pb_einval(err, n,
+					 "%s: an empty item in '%s' (items are separated by single "
+					 "commas)",
+					 opt, str);
+		if (count == max)
+			return pb_einval(err, n, "%s: more than %zu items", opt, max);
+		items[count++] = p;
+		if (comma == NULL)
+			return (int)count;
+		p = comma + 1;
+	}
 }
 
 int pb_einval(char *err, size_t n, const char *fmt, ...)

@@ -104,6 +104,7 @@ struct pb_run {
 	size_t n_rows, cap_rows;
 	struct pb_note *skipped, *failed;
 	size_t n_skipped, n_failed;
+	size_t n_refused; /* of the failed: refused by the library as nonsense (-EINVAL) */
 	/* For runners whose points take a process-wide parallelism (go: GOMAXPROCS): the option
 	 * as given ("auto" by default). For runners that start a process per run: the start-up
 	 * (exec -> main) over every such run, in ms. Both for meta.json. */
@@ -135,7 +136,7 @@ enum pb_col_type {
 	PB_COL_TEXT,   /* a char array: no comma, quote, semicolon or newline; never empty */
 	PB_COL_UINT,   /* unsigned */
 	PB_COL_U64,    /* uint64_t */
-	PB_COL_I64,    /* int64_t */
+	PB_COL_I64,    /* int64_t, stored signed but never negative in a file (@min) */
 	PB_COL_REAL,   /* double, finite, written with @fmt */
 	PB_COL_DEPTH,  /* uint64_t; PB_DEPTH_UNBOUNDED is written "unbounded" */
 	PB_COL_EXTRAS, /* the row's extras: "name=value;name=value", or "-" for none */
@@ -161,6 +162,8 @@ enum pb_col_src {
  * @src, @offset, @size: where the value lives (@size: of a text field, else 0).
  * @fmt:    PB_COL_REAL: the printf conversion it is written with.
  * @absent: the value of files written before the column existed; NULL: required.
+ * @min:    numeric columns: the smallest valid value (0, or 1 for counts of things that are
+ *          never none: rep, cpus, threads, stages); the reader refuses anything below it.
  */
 struct pb_column {
 	const char *name;
@@ -173,6 +176,7 @@ struct pb_column {
 	size_t offset, size;
 	const char *fmt;
 	const char *absent;
+	double min;
 };
 
 /* The columns, in the order results.csv has them. */
@@ -229,6 +233,28 @@ unsigned pb_pattern_threads(const struct pl_pattern *pat, const struct pl_params
 
 /* pb_xrealloc - realloc(), or abort with a message when memory is out. */
 void *pb_xrealloc(void *p, size_t n);
+
+/*
+ * Strict numbers, for files and the command line alike: the whole text, nothing before or
+ * after, no '+', no spaces, no hexadecimal, no "inf"/"nan".
+ * pb_parse_u64:  decimal digits only, from @min to @max.
+ * pb_decimal:    @s is a number as printf's %f, %e and %g write one: an optional minus,
+ *                digits, an optional fraction (a dot and digits), an optional exponent.
+ * pb_parse_real: a pb_decimal() that is finite and not below @min.
+ * Each returns false (and leaves *@out alone) when @s is not one.
+ */
+bool pb_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+bool pb_decimal(const char *s);
+bool pb_parse_real(const char *s, double min, double *out);
+
+/*
+ * pb_list_split - the comma-separated items of the option @opt's value @str, copied into
+ * @buf (@bufn bytes) and pointed at by @items (room for @max). Every item must be there: an
+ * empty list, an empty item ("1,,2", ",1", "1,") or more than @max items is -EINVAL with the
+ * problem in @err. Returns the number of items.
+ */
+int pb_list_split(const char *opt, const char *str, char *buf, size_t bufn, char **items,
+		  size_t max, char *err, size_t n);
 
 /* pb_einval - the message @fmt into @err; returns -EINVAL (for `return pb_einval(...)`). */
 int pb_einval(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -20,6 +20,7 @@
 #include "bench.h"
 #include "stats.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -404,12 +405,13 @@ static size_t write_summary(const struct rows *v, const struct out *o)
 	return lost;
 }
 
-size_t pb_report(const struct pb_run *run, FILE *term, const char *md_path)
+size_t pb_report(const struct pb_run *run, FILE *term, const char *md_path, int *md_err)
 {
 	struct out o = {.f = term, .md = false};
 	struct rows v = {.run = run, .scen = calloc(run->n_rows + 1, sizeof(*v.scen))};
 	size_t lost = 0;
 
+	*md_err = 0;
 	if (v.scen == NULL) {
 		fputs("patlab: out of memory\n", stderr);
 		abort();
@@ -442,15 +444,22 @@ size_t pb_report(const struct pb_run *run, FILE *term, const char *md_path)
 		char *buf = NULL;
 		size_t len = 0;
 		FILE *m = open_memstream(&buf, &len);
+		int e;
 
-		if (m == NULL)
+		if (m == NULL) {
+			*md_err = -ENOMEM;
+			fprintf(stderr, "patlab: cannot write %s: %s\n", md_path, strerror(ENOMEM));
 			goto out;
+		}
 		o.f = m;
 		o.md = true;
 		lost = write_summary(&v, &o);
 		fclose(m);
-		if (pb_write_atomic(md_path, buf, len) != 0)
-			fprintf(stderr, "patlab: cannot write %s\n", md_path);
+		e = pb_write_atomic(md_path, buf, len);
+		if (e != 0) {
+			*md_err = e;
+			fprintf(stderr, "patlab: cannot write %s: %s\n", md_path, strerror(-e));
+		}
 		free(buf);
 	}
 out:

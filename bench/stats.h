@@ -4,8 +4,9 @@
 
 /*
  * The statistics behind `patlab check` (bench/check.c): medians (the summary's too: the one
- * median of bench/), the Mann-Whitney U test and a bootstrap confidence interval of a ratio
- * of medians.
+ * median of bench/), the Mann-Whitney U test, a bootstrap confidence interval of a ratio of
+ * medians, and the Wilcoxon signed-rank test (the across-configuration verdict: one figure
+ * per configuration, too few repetitions for a test of each).
  *
  * Why these: repetitions of a benchmark on a shared machine are neither normal nor
  * homoscedastic (two-mode results, long right tails from preemption), so the gate compares
@@ -69,6 +70,37 @@ int pb_mwu_test(const double *x, size_t nx, const double *y, size_t ny, struct p
  * large, can be significant at alpha = 0.01.
  */
 double pb_mwu_min_p(size_t nx, size_t ny);
+
+/*
+ * Up to this many non-zero differences the signed-rank test is exact (the permutation
+ * distribution of W+ given the ties, counted over doubled midranks in about n^3 steps); above
+ * it, the normal approximation with tie and continuity corrections.
+ */
+#define PB_SRT_EXACT_MAX 400
+
+/*
+ * struct pb_srt - the outcome of a one-sided Wilcoxon signed-rank test of differences d.
+ * @n:     the differences that are not 0 (zeros are dropped, Wilcoxon's way).
+ * @w:     W+: the sum of the ranks of |d| (ties: midranks) over the positive d.
+ * @p:     one-sided p-value for "d tends to be > 0": the probability, if each d were as likely
+ *         positive as negative, of a W+ at least as large as observed; 1 when @n is 0.
+ * @exact: true when @p is exact (@n <= PB_SRT_EXACT_MAX).
+ */
+struct pb_srt {
+	size_t n;
+	double w;
+	double p;
+	bool exact;
+};
+
+/*
+ * pb_signrank_test - the one-sided Wilcoxon signed-rank test of @d[0..@n) against a median of
+ * 0, alternative: greater. Returns 0, -EINVAL (a NaN or an infinity), or -ENOMEM.
+ */
+int pb_signrank_test(const double *d, size_t n, struct pb_srt *out);
+
+/* pb_signrank_min_p - the smallest one-sided p with @n non-zero differences: 2^-@n. */
+double pb_signrank_min_p(size_t n);
 
 /* pb_rng_next - splitmix64: the next 64 random bits from *@state (any seed is fine). */
 uint64_t pb_rng_next(uint64_t *state);

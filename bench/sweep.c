@@ -23,14 +23,24 @@
  *
  * Points run through the runner of their kind (runner.h): a runner whose points take a
  * process-wide parallelism (go: GOMAXPROCS) gets one point per --gomaxprocs value.
+ *
+ * Numbers on the command line are plain decimals (integers where --help says so), list items
+ * are never empty, and an option no chosen pattern reads is parsed all the same (a note says
+ * it is ignored; a malformed value is an error). A point the library refuses as nonsense
+ * (-EINVAL: "work_ns ... at most 1 s") is bad input: pb_plan_refused() finds those before
+ * anything runs. Progress goes to stderr: a line per run, and while a long run is measured a
+ * heartbeat every HEARTBEAT_S seconds from a thread of its own (the only thread of bench/'s;
+ * it only prints).
  */
 #include "bench.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 volatile int pb_stop_requested;
@@ -98,12 +108,32 @@ enum num_kind {
 	NUM_SECONDS /* real > 0 */
 };
 
+/*
+ * plain - @s is a plain decimal: digits, and (@fraction) an optional dot followed by digits.
+ * No sign, space, exponent, hexadecimal or "inf": what --help documents, nothing else.
+ */
+static bool plain(const char *s, bool fraction)
+{
+	if (*s < '0' || *s > '9')
+		return false;
+	while (*s >= '0' && *s <= '9')
+		s++;
+	if (fraction && *s == '.') {
+		if (*++s < '0' || *s > '9')
+			return false;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	return *s == '\0';
+}
+
 static bool parse_one(const char *s, enum num_kind k, double *out)
 {
-	char *end;
-	double v = 0;
+	bool real = k == NUM_RATE || k == NUM_SECONDS;
+	uint64_t u;
+	double v;
 
-	if (k == NUM_DEPTH && (strcmp(s, "unbounded") == 0 || strcmp(s, "inf") == 0)) {
+	if (k == NUM_DEPTH && strcmp(s, "unbounded") == 0) {
 		*out = INFINITY;
 		return true;
 	}
@@ -111,14 +141,16 @@ static bool parse_one(const char *s, enum num_kind k, double *out)
 		*out = PL_SPIN_KIND_DEFAULT;
 		return true;
 	}
-	if (*s == '\0' || *s == '-' || *s == '+')
+	if (!plain(s, real))
 		return false;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || *end != '\0' || !isfinite(v) || v < 0)
-		return false;
-	if (k != NUM_RATE && k != NUM_SECONDS && (v != floor(v) || v > 1e15))
-		return false;
+	if (real) {
+		if (!pb_parse_real(s, 0, &v) || v > 1e15)
+			return false;
+	} else {
+		if (!pb_parse_u64(s, 0, 1000000000000000ull, &u))
+			return false;
+		v = (double)u;
+	}
 	if ((k == NUM_COUNT || k == NUM_SECONDS) && v <= 0)
 		return false;
 	*out = v;
@@ -151,13 +183,14 @@ static const char *num_help(enum num_kind k)
 static int parse_nums(const char *opt, const char *str, enum num_kind k, struct pb_nums *out,
 		      char *err, size_t n)
 {
-	char buf[1024], *save = NULL, *item;
+	char buf[1024], *items[PB_MAX_LIST * 4];
+	int count = pb_list_split(opt, str, buf, sizeof(buf), items, PB_MAX_LIST * 4, err, n);
 
-	if (strlen(str) >= sizeof(buf))
-		return pb_einval(err, n, "%s: list too long", opt);
-	snprintf(buf, sizeof(buf), "%s", str);
+	if (count < 0)
+		return count;
 	out->n = 0;
-	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+	for (int it = 0; it < count; it++) {
+		char *item = items[it];
 		char *dots = strstr(item, "..");
 		double a, b, step = 2;
 		bool geometric = true;
@@ -269,12 +302,14 @@ static int add_class(struct pb_subgrid *g, bool multi, char *err, size_t n)
  */
 static int parse_kinds(const char *str, struct pb_subgrid *g, char *err, size_t n)
 {
-	char buf[512], *save = NULL, *item;
-	int e;
+	char buf[512], *items[PB_MAX_LIST];
+	int e, count = pb_list_split("--chan", str, buf, sizeof(buf), items, PB_MAX_LIST, err, n);
 
+	if (count < 0)
+		return count;
 	g->n_kinds = 0;
-	snprintf(buf, sizeof(buf), "%s", str);
-	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+	for (int it = 0; it < count; it++) {
+		char *item = items[it];
 		const char *name = item[0] == '-' ? item + 1 : item;
 		const struct pb_runner *const *r;
 		const char *const *k = NULL;
@@ -325,39 +360,48 @@ static int parse_kinds(const char *str, struct pb_subgrid *g, char *err, size_t 
 
 static int parse_ratio(const char *str, struct pb_subgrid *g, char *err, size_t n)
 {
-	char buf[1024], *save = NULL, *item;
+	char buf[1024], *items[PB_MAX_LIST * 2];
+	int count = pb_list_split("--ratio", str, buf, sizeof(buf), items, PB_MAX_LIST * 2, err, n);
 
+	if (count < 0)
+		return count;
 	g->n_topos = 0;
-	snprintf(buf, sizeof(buf), "%s", str);
-	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
-		unsigned p, c;
-		char tail;
+	for (int it = 0; it < count; it++) {
+		char *item = items[it], *colon = strchr(item, ':');
+		uint64_t p = 0, c = 0;
 
-		if (sscanf(item, "%u:%u%c", &p, &c, &tail) != 2 || p < 1 || c < 1 || p > 1024 ||
-		    c > 1024)
+		if (colon != NULL)
+			*colon = '\0';
+		if (colon == NULL || !pb_parse_u64(item, 1, 1024, &p) ||
+		    !pb_parse_u64(colon + 1, 1, 1024, &c)) {
+			if (colon != NULL)
+				*colon = ':';
 			return pb_einval(err, n,
 					 "--ratio: bad pair '%s' (valid: P:C with 1 <= P, C "
 					 "<= 1024, e.g. 1:1,4:1,1:4)",
 					 item);
+		}
 		if (g->n_topos == PB_MAX_LIST)
 			return pb_einval(err, n, "--ratio: more than %d pairs", PB_MAX_LIST);
-		g->prod[g->n_topos] = p;
-		g->cons[g->n_topos] = c;
+		g->prod[g->n_topos] = (unsigned)p;
+		g->cons[g->n_topos] = (unsigned)c;
 		g->n_topos++;
 	}
-	if (g->n_topos == 0)
-		return pb_einval(err, n, "--ratio: empty list");
 	return 0;
 }
 
 static int parse_policies(const char *str, struct pb_subgrid *g, char *err, size_t n)
 {
 	const char *const *valid = g->pat->policies;
-	char buf[512], *save = NULL, *item;
+	char buf[512], *items[PB_MAX_LIST * 2];
+	int count =
+	    pb_list_split("--policy", str, buf, sizeof(buf), items, PB_MAX_LIST * 2, err, n);
 
+	if (count < 0)
+		return count;
 	g->n_policies = 0;
-	snprintf(buf, sizeof(buf), "%s", str);
-	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+	for (int it = 0; it < count; it++) {
+		const char *item = items[it];
 		const char *const *v;
 
 		for (v = valid; v != NULL && *v != NULL && strcmp(*v, item) != 0; v++)
@@ -380,13 +424,15 @@ static int parse_policies(const char *str, struct pb_subgrid *g, char *err, size
 /* parse_pins - placement names (pl_pin_parse) into @out, as enum values; duplicates dropped. */
 static int parse_pins(const char *str, struct pb_nums *out, char *err, size_t n)
 {
-	char buf[256], *save = NULL, *item;
+	char buf[256], *items[PB_MAX_LIST], why[256];
+	int count =
+	    pb_list_split("--pin", str, buf, sizeof(buf), items, PB_MAX_LIST, why, sizeof(why));
 
+	if (count < 0)
+		return pb_einval(err, n, "%s (valid: none, spread, single)", why);
 	out->n = 0;
-	if (strlen(str) >= sizeof(buf))
-		return pb_einval(err, n, "--pin: list too long");
-	snprintf(buf, sizeof(buf), "%s", str);
-	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+	for (int it = 0; it < count; it++) {
+		const char *item = items[it];
 		enum pl_pin pin;
 		bool dup = false;
 
@@ -460,13 +506,9 @@ static int parse_depths(const char *str, struct pb_subgrid *g, char *err, size_t
 static int parse_count(const char *opt, const char *s, double lo, double hi, double *out,
 		       bool integer, char *err, size_t n)
 {
-	char *end;
 	double v = 0;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (*s == '\0' || errno != 0 || *end != '\0' || !(v >= lo && v <= hi) ||
-	    (integer && v != floor(v)))
+	if (!plain(s, !integer) || !pb_parse_real(s, 0, &v) || !(v >= lo && v <= hi))
 		return pb_einval(err, n, "%s: bad value '%s' (valid: %s from %g to %g)", opt, s,
 				 integer ? "an integer" : "a number", lo, hi);
 	*out = v;
@@ -511,9 +553,13 @@ static void label_point(struct pb_point *pt)
 		snprintf(b + len, n - len, " pin=%s", pl_pin_name(p->pin));
 }
 
-static int apply_overrides(const struct pb_opts *o, struct pb_subgrid *g, char *err, size_t n)
+/*
+ * apply_overrides - replace the lists of @g that @o gives and that the parameters @used
+ * (PL_PARAM_* bits; --pin always) read.
+ */
+static int apply_overrides(const struct pb_opts *o, struct pb_subgrid *g, unsigned used, char *err,
+			   size_t n)
 {
-	unsigned used = g->pat->params;
 	int e;
 
 	if (o->chan && (used & PL_PARAM_CHAN_KIND) && (e = parse_kinds(o->chan, g, err, n)))
@@ -621,6 +667,40 @@ static void note_ignored(const struct pb_opts *o, const struct pb_plan *plan)
 		    !(used & grid_opts[i].bit))
 			fprintf(stderr, "patlab: note: %s is ignored: no chosen pattern uses it\n",
 				grid_opts[i].name);
+}
+
+/*
+ * check_unread - the grid options no chosen pattern reads are still parsed, and refused when
+ * malformed (`run --pattern pingpong --timeout-ns abc` is an error, not a note): into a
+ * scratch sub-grid; a --policy that no chosen pattern has must be some pattern's policy.
+ */
+static int check_unread(const struct pb_opts *o, const struct pb_plan *plan, char *err, size_t n)
+{
+	unsigned used = 0;
+	struct pb_subgrid g;
+
+	for (size_t i = 0; i < plan->n_sub; i++)
+		used |= plan->sub[i].pat->params;
+	sub_default(&g, plan->sub[0].pat);
+	if (o->policy != NULL && !(used & PL_PARAM_POLICY)) {
+		char buf[512], *items[PB_MAX_LIST * 2];
+		int count = pb_list_split("--policy", o->policy, buf, sizeof(buf), items,
+					  PB_MAX_LIST * 2, err, n);
+
+		for (int it = 0; it < count; it++) {
+			bool known = false;
+
+			for (const struct pl_pattern *const *p = pl_patterns(); *p && !known; p++)
+				for (const char *const *q = (*p)->policies; q && *q && !known; q++)
+					known = strcmp(*q, items[it]) == 0;
+			if (!known)
+				return pb_einval(err, n, "--policy: no pattern has a policy '%s'",
+						 items[it]);
+		}
+		if (count < 0)
+			return count;
+	}
+	return apply_overrides(o, &g, ~used & ~(unsigned)PL_PARAM_POLICY, err, n);
 }
 
 /* The dimensions of a sub-grid besides the kind: topology .. pin, see expand(). */
@@ -820,6 +900,8 @@ int pb_opts_parse(int argc, char **argv, bool sweep, struct pb_opts *o, char *er
 		if (f->sweep_only && !sweep)
 			return pb_einval(err, n, "%s--%s is for sweep", f->has_arg ? "run: " : "",
 					 f->name);
+		if (f->has_arg && optarg[0] == '\0' && f->offset == offsetof(struct pb_opts, out))
+			return pb_einval(err, n, "--out: an empty path (give a folder)");
 		field = (char *)o + f->offset; /* offsetof a const char * or a bool */
 		if (f->has_arg)
 			*(const char **)field = optarg;
@@ -861,7 +943,7 @@ int pb_grid_parse(const struct pl_pattern *pat, const char *grid, struct pb_subg
 			e = pb_einval(why, sizeof(why), "%s does not read %s", pat->name,
 				      grid_opts[i].name);
 	if (e == 0)
-		e = apply_overrides(&o, g, why, sizeof(why));
+		e = apply_overrides(&o, g, pat->params, why, sizeof(why));
 	if (e != 0)
 		return pb_einval(err, n, "%s grid '%s': %s", pat->name, grid, why);
 	return 0;
@@ -939,23 +1021,25 @@ static void select_pattern(struct pb_plan *plan, const struct pb_plan *from,
 static int parse_gomaxprocs(const struct pb_opts *o, struct pb_plan *plan, bool single, char *err,
 			    size_t n)
 {
-	char buf[1024], rest[1024] = "", *save = NULL, *item;
+	char buf[1024], rest[1024] = "", *items[PB_MAX_LIST * 2];
 	bool autov = false;
 	size_t len = 0;
+	int count;
 
 	plan->procs.n = 1;
 	plan->procs.v[0] = 0;
 	if (o->gomaxprocs == NULL)
 		return 0;
-	if (strlen(o->gomaxprocs) >= sizeof(buf))
-		return pb_einval(err, n, "--gomaxprocs: list too long");
-	snprintf(buf, sizeof(buf), "%s", o->gomaxprocs);
-	for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
-		if (strcmp(item, "auto") == 0)
+	count = pb_list_split("--gomaxprocs", o->gomaxprocs, buf, sizeof(buf), items,
+			      PB_MAX_LIST * 2, err, n);
+	if (count < 0)
+		return count;
+	for (int it = 0; it < count; it++) {
+		if (strcmp(items[it], "auto") == 0)
 			autov = true;
 		else
 			len += (size_t)snprintf(rest + len, sizeof(rest) - len, "%s%s",
-						len ? "," : "", item);
+						len ? "," : "", items[it]);
 	}
 	plan->procs.n = 0;
 	if (rest[0] != '\0') {
@@ -1004,12 +1088,15 @@ int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, cha
 	if (o->pattern != NULL || plan->n_sub == 0) {
 		struct pb_plan from = *plan;
 		const char *list = o->pattern ? o->pattern : "chan";
-		char buf[512], *save = NULL, *item;
+		char buf[512], *items[PB_MAX_SUB * 4];
+		int count = pb_list_split("--pattern", list, buf, sizeof(buf), items,
+					  PB_MAX_SUB * 4, err, n);
 
+		if (count < 0)
+			return count;
 		plan->n_sub = 0;
-		snprintf(buf, sizeof(buf), "%s", list);
-		for (item = strtok_r(buf, ",", &save); item != NULL;
-		     item = strtok_r(NULL, ",", &save)) {
+		for (int it = 0; it < count; it++) {
+			const char *item = items[it];
 			const struct pl_pattern *const *pp;
 			bool any = false;
 
@@ -1043,7 +1130,7 @@ int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, cha
 		/* `run` measures one point: without --chan, the default kind (mutex), not all. */
 		if (single && o->chan == NULL)
 			parse_kinds(pl_chan_kinds()[0], &plan->sub[s], err, n);
-		if ((e = apply_overrides(o, &plan->sub[s], err, n)))
+		if ((e = apply_overrides(o, &plan->sub[s], plan->sub[s].pat->params, err, n)))
 			return e;
 	}
 	if (o->reps) {
@@ -1083,6 +1170,8 @@ int pb_plan_make(const struct pb_opts *o, bool single, struct pb_plan *plan, cha
 			    o->lat_sample);
 		plan->lat_sample = (uint64_t)v;
 	}
+	if ((e = check_unread(o, plan, err, n)) != 0)
+		return e;
 	note_ignored(o, plan);
 	if ((e = parse_gomaxprocs(o, plan, single, err, n)) || (e = expand(plan, single, err, n)))
 		return e;
@@ -1219,8 +1308,134 @@ void pb_plan_print(const struct pb_plan *plan, FILE *f)
 		fprintf(f, " of %llu messages each\n", (unsigned long long)plan->messages);
 }
 
-int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
-		    int (*row_done)(struct pb_run *run))
+int pb_plan_refused(const struct pb_plan *plan, char *err, size_t n)
+{
+	size_t bad = 0, len = 0;
+
+	err[0] = '\0';
+	for (size_t i = 0; i < plan->n_points; i++) {
+		struct pl_result r;
+
+		if (point_check(&plan->points[i], &r) != -EINVAL)
+			continue;
+		if (++bad <= 3 && len < n)
+			len +=
+			    (size_t)snprintf(err + len, n - len, "%s%s: %s", bad > 1 ? "\n  " : "",
+					     plan->points[i].label, r.why);
+	}
+	if (bad > 3 && len < n)
+		snprintf(err + len, n - len, "\n  ... and %zu more point(s)", bad - 3);
+	return bad > 0 ? -EINVAL : 0;
+}
+
+/*
+ * The heartbeat: a run blocks the main thread for its warm-up and window (up to an hour), so
+ * while one is measured a thread says every HEARTBEAT_S seconds that it goes on. The main
+ * thread hands it each run (heartbeat_begin()) and takes it back (heartbeat_end()) before it
+ * prints anything itself, all under @lock, so the two never write at once.
+ */
+#define HEARTBEAT_S 5
+
+struct heartbeat {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	     /* waited on by the thread; signalled by heartbeat_begin(),
+				      * heartbeat_end() and heartbeat_stop() */
+	bool started, running, stop; /* under @lock */
+	int64_t begin_ns;	     /* under @lock: when the run began */
+	double expect_s; /* under @lock: warm-up + window; 0 when unknown (--messages) */
+	char what[192];	 /* under @lock: "[ 3/12  25% ETA 9s] rep 1/3 chan mutex ..." */
+	bool tty;
+	pthread_t thread;
+};
+
+static void *heartbeat_main(void *arg)
+{
+	struct heartbeat *hb = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&hb->lock);
+	while (!hb->stop) {
+		int64_t now = pl_now_ns(), beats, wait_ns;
+
+		if (!hb->running) {
+			pthread_cond_wait(&hb->cond, &hb->lock);
+			continue;
+		}
+		/* The next whole multiple of HEARTBEAT_S since the run began. */
+		beats = (now - hb->begin_ns) / (HEARTBEAT_S * INT64_C(1000000000)) + 1;
+		wait_ns = hb->begin_ns + beats * HEARTBEAT_S * INT64_C(1000000000) - now;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		wait_ns += until.tv_nsec;
+		until.tv_sec += (time_t)(wait_ns / 1000000000);
+		until.tv_nsec = (long)(wait_ns % 1000000000);
+		if (pthread_cond_timedwait(&hb->cond, &hb->lock, &until) != ETIMEDOUT ||
+		    !hb->running || hb->stop)
+			continue;
+		now = pl_now_ns();
+		if (hb->expect_s > 0)
+			fprintf(stderr, "%s%s: measuring, %.0f s of about %.0f s%s",
+				hb->tty ? "\r\033[K" : "", hb->what,
+				(double)(now - hb->begin_ns) / 1e9, hb->expect_s,
+				hb->tty ? "" : "\n");
+		else
+			fprintf(stderr, "%s%s: measuring, %.0f s so far%s",
+				hb->tty ? "\r\033[K" : "", hb->what,
+				(double)(now - hb->begin_ns) / 1e9, hb->tty ? "" : "\n");
+		fflush(stderr);
+	}
+	pthread_mutex_unlock(&hb->lock);
+	return NULL;
+}
+
+static void heartbeat_start(struct heartbeat *hb, bool tty)
+{
+	pthread_condattr_t attr;
+
+	memset(hb, 0, sizeof(*hb));
+	hb->tty = tty;
+	pthread_mutex_init(&hb->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&hb->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	/* Without the thread there is no heartbeat, and nothing else changes. */
+	hb->started = pthread_create(&hb->thread, NULL, heartbeat_main, hb) == 0;
+}
+
+static void heartbeat_begin(struct heartbeat *hb, const char *what, double expect_s)
+{
+	pthread_mutex_lock(&hb->lock);
+	snprintf(hb->what, sizeof(hb->what), "%s", what);
+	hb->begin_ns = pl_now_ns();
+	hb->expect_s = expect_s;
+	hb->running = true;
+	pthread_cond_signal(&hb->cond);
+	pthread_mutex_unlock(&hb->lock);
+}
+
+static void heartbeat_end(struct heartbeat *hb)
+{
+	pthread_mutex_lock(&hb->lock);
+	hb->running = false;
+	pthread_cond_signal(&hb->cond);
+	pthread_mutex_unlock(&hb->lock);
+}
+
+static void heartbeat_stop(struct heartbeat *hb)
+{
+	pthread_mutex_lock(&hb->lock);
+	hb->stop = true;
+	pthread_cond_signal(&hb->cond);
+	pthread_mutex_unlock(&hb->lock);
+	if (hb->started)
+		pthread_join(hb->thread, NULL);
+	pthread_cond_destroy(&hb->cond);
+	pthread_mutex_destroy(&hb->lock);
+}
+
+/* execute - pb_plan_execute() with the heartbeat @hb (NULL: quiet). */
+static int execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
+		   int (*row_done)(struct pb_run *run), struct heartbeat *hb)
 {
 	pl_hist *hist = plan->latency ? pl_hist_new() : NULL;
 	size_t live = 0, done = 0, total;
@@ -1250,6 +1465,7 @@ int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 				fprintf(stderr, "skip: %s: %s\n", pt->label, r.why);
 		} else {
 			pb_run_note(&run->failed, &run->n_failed, pt->label, r.why);
+			run->n_refused += e == -EINVAL;
 			fprintf(stderr, "patlab: %s: %s\n", pt->label, r.why);
 		}
 	}
@@ -1286,7 +1502,22 @@ int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 				if (hist != NULL)
 					pl_hist_reset(hist);
 				pl_result_init(&r, hist);
+				if (hb != NULL) {
+					char what[192], d[32];
+
+					snprintf(
+					    what, sizeof(what),
+					    "[%4zu/%zu %3.0f%% ETA %s] rep %u/%u %s", done, total,
+					    total ? 100.0 * (double)done / (double)total : 100.0,
+					    fmt_dur(eta, d, sizeof(d)), rep + 1, plan->reps,
+					    pt->label);
+					heartbeat_begin(
+					    hb, what,
+					    plan->messages ? 0 : plan->warmup_s + plan->seconds);
+				}
 				e = pt->runner->run(pt->pat, &pt->p, pt->procs, &r, &spawn_ms);
+				if (hb != NULL)
+					heartbeat_end(hb);
 				if (e == 0)
 					spawn_note(run, spawn_ms);
 				if (e != 0) {
@@ -1302,6 +1533,7 @@ int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 					} else {
 						pb_run_note(&run->failed, &run->n_failed, pt->label,
 							    r.why);
+						run->n_refused += e == -EINVAL;
 						fprintf(stderr, "%spatlab: FAILED %s: %s\n",
 							tty ? "\r\033[K" : "", pt->label, r.why);
 					}
@@ -1340,4 +1572,18 @@ int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
 	}
 	pl_hist_free(hist);
 	return PB_EXIT_OK;
+}
+
+int pb_plan_execute(struct pb_plan *plan, struct pb_run *run, bool quiet,
+		    int (*row_done)(struct pb_run *run))
+{
+	struct heartbeat hb;
+	int rc;
+
+	if (quiet)
+		return execute(plan, run, quiet, row_done, NULL);
+	heartbeat_start(&hb, isatty(STDERR_FILENO));
+	rc = execute(plan, run, quiet, row_done, &hb);
+	heartbeat_stop(&hb);
+	return rc;
 }

@@ -8,7 +8,10 @@
  *    what" (unknown, repeated and missing columns, short rows, trailing fields, empty fields,
  *    numbers with junk, signs where none belong, bad depths, bad extras, text too long or with
  *    a quote), never read into a row.
- * 3. Files from before the newer columns still read: the committed
+ *    Ranges: non-finite and negative numbers, rep 0, hexadecimal, an exponent in an integer.
+ * 3. RFC 4180: quoted fields and CRLF read as the same rows; broken quoting, the header again,
+ *    a blank line, a NUL byte, a byte-order mark are refused where they are.
+ * 4. Files from before the newer columns still read: the committed
  *    results-before-timeout-pin.csv (no timeout_ns, no pin) and a file without pin only;
  *    absent columns read as their defaults (timeout_ns 0, pin none).
  *
@@ -238,12 +241,12 @@ static void strict(void)
 	bad_field("lost", "-1", "'-1' is not an integer >= 0");
 	bad_field("lost", "+1", "'+1' is not an integer >= 0");
 	bad_field("messages", "18446744073709551616", "is not an integer >= 0");
-	bad_field("cpus", "4294967296", "is not an integer from 0 to 4294967295");
+	bad_field("cpus", "4294967296", "is not an integer from 1 to 4294967295");
 	bad_field("lat_p50_ns", "9e3", "'9e3' is not an integer");
 	bad_field("work_ns", "--5", "is not an integer");
 	bad_field("queue_depth", "deep", "'deep' is neither an integer >= 0 nor 'unbounded'");
 	bad_field("pattern", "a_pattern_name_longer_than_its_field", "longer than 31 characters");
-	bad_field("policy", "\"block\"", "holds a quote or a semicolon");
+	bad_field("policy", "a;b", "holds a quote, semicolon, comma, tab or line break");
 	bad_field("extras", "a=1;;b=2", "has an empty item");
 	bad_field("extras", "a=1;", "has an empty item");
 	bad_field("extras", "a=x", "'a=x': 'x' is not a number");
@@ -251,6 +254,134 @@ static void strict(void)
 	bad_field("extras", "=1", "is not name=value");
 	bad_field("extras", "a1", "'a1' is not name=value");
 	bad_field("extras", "a=1;b=2;c=3;d=4;e=5;f=6;g=7;h=8;i=9", "more than 8 extras");
+
+	/* Ranges: what the schema says a value can be. */
+	bad_field("throughput_mps", "inf", "'inf' is not a finite number >= 0");
+	bad_field("throughput_mps", "-inf", "is not a finite number >= 0");
+	bad_field("throughput_mps", "1e999", "'1e999' is not a finite number >= 0");
+	bad_field("throughput_mps", "-2.5", "'-2.5' is not a finite number >= 0");
+	bad_field("throughput_mps", "0x10", "'0x10' is not a finite number");
+	bad_field("throughput_mps", "1.", "'1.' is not a finite number");
+	bad_field("throughput_mps", ".5", "'.5' is not a finite number");
+	bad_field("seconds", "+1", "'+1' is not a finite number");
+	bad_field("lat_mean_ns", "-1.5", "'-1.5' is not a finite number >= 0");
+	bad_field("lat_p99_ns", "-5", "'-5' is not an integer >= 0");
+	bad_field("lat_max_ns", "9223372036854775808", "is not an integer >= 0 (at most 2^63 - 1)");
+	bad_field("work_ns", "-1", "'-1' is not an integer >= 0");
+	bad_field("rep", "0", "'0' is not an integer from 1 to");
+	bad_field("producers", "0", "'0' is not an integer from 1 to");
+	bad_field("cpus", "0", "'0' is not an integer from 1 to");
+	bad_field("messages", "12abc", "'12abc' is not an integer >= 0");
+	bad_field("messages", "1e3", "'1e3' is not an integer >= 0");
+	bad_field("extras", "a=0x10", "'a=0x10': '0x10' is not a number");
+	bad_field("extras", "a=infinity", "'a=infinity': 'infinity' is not a number");
+	bad_field("host", "a\tb", "holds a quote, semicolon, comma, tab or line break");
+}
+
+/* read_text - @text as a file; returns pb_csv_read()'s result, the rows in @run. */
+static int read_text(const char *text, size_t len, struct pb_run *run, char *err, size_t n)
+{
+	FILE *f = fopen(path_of("t.csv"), "wb");
+
+	CHECK(f != NULL);
+	CHECK(fwrite(text, 1, len, f) == len);
+	CHECK(fclose(f) == 0);
+	memset(run, 0, sizeof(*run));
+	return pb_csv_read(path_of("t.csv"), run, err, n);
+}
+
+/* quote_all - the sample row with every field quoted, a quote-free field doubled as "x". */
+static void quote_all(const char *line, char *out, size_t n)
+{
+	size_t len = 0;
+
+	out[len++] = '"';
+	for (const char *p = line; *p != '\0' && len + 4 < n; p++) {
+		if (*p == ',') {
+			memcpy(out + len, "\",\"", 3);
+			len += 3;
+		} else {
+			out[len++] = *p;
+		}
+	}
+	out[len++] = '"';
+	out[len] = '\0';
+}
+
+/*
+ * rfc4180 - the layer under the columns: quoted fields and CRLF line ends read as the same
+ * rows; a quoted empty field is still empty; the header again, a blank line and every broken
+ * quoting are refused where they are.
+ */
+static void rfc4180(void)
+{
+	struct pb_run run;
+	char text[8192], q_header[2048], q_row[4096], err[512], a[2048];
+	size_t len;
+
+	/* Everything quoted, CRLF: the same row. */
+	quote_all(header, q_header, sizeof(q_header));
+	quote_all(row, q_row, sizeof(q_row));
+	len = (size_t)snprintf(text, sizeof(text), "%s\r\n%s\r\n", q_header, q_row);
+	if (read_text(text, len, &run, err, sizeof(err)) != 0)
+		pt_fail(__FILE__, __LINE__, "quoted CRLF file refused: %s", err);
+	CHECK_EQ(run.n_rows, 1);
+	CHECK(pb_csv_format_row(&run, &run.rows[0], a, sizeof(a)) > 0);
+	if (strcmp(a, row) != 0)
+		pt_fail(__FILE__, __LINE__, "quoted row reads differently:\n%s\n%s", a, row);
+	pb_run_free(&run);
+	/* No line end after the last row is fine too. */
+	len = (size_t)snprintf(text, sizeof(text), "%s\n%s", header, row);
+	CHECK_EQ(read_text(text, len, &run, err, sizeof(err)), 0);
+	CHECK_EQ(run.n_rows, 1);
+	pb_run_free(&run);
+
+	/* A quoted empty field is an empty field; a quoted comma cannot be text of ours. */
+	snprintf(text, sizeof(text), "%s\n%s\n", header,
+		 with((size_t)pb_column_find("producers"), "\"\""));
+	expect_bad(text, ":2:", "producers: empty");
+	snprintf(text, sizeof(text), "%s\n%s\n", header,
+		 with((size_t)pb_column_find("host"), "\"a,b\""));
+	expect_bad(text, ":2:", "host: 'a,b' holds a quote, semicolon, comma");
+
+	/* Quoting broken. */
+	snprintf(text, sizeof(text), "%s\n%s\n", header,
+		 with((size_t)pb_column_find("host"), "ho\"st"));
+	expect_bad(text, ":2:", "a quote inside an unquoted field");
+	snprintf(text, sizeof(text), "%s\n%s\n", header,
+		 with((size_t)pb_column_find("host"), "\"host\"x"));
+	expect_bad(text, ":2:", "text after a closing quote");
+	snprintf(text, sizeof(text), "%s\n%s\n", header,
+		 with((size_t)pb_column_find("extras"), "\"a=1"));
+	expect_bad(text, ":2:", "a quoted field is never closed");
+	snprintf(text, sizeof(text), "%s\n%s\rx\n", header, row);
+	expect_bad(text, ":2:", "a carriage return not followed by a line feed");
+	len = (size_t)snprintf(text, sizeof(text), "%s\n%s\n", header, row);
+	text[len - 3] = '\0';
+	write_file(path_of("nul.csv"), ""); /* (expect_bad writes text as a string: by hand) */
+	{
+		FILE *f = fopen(path_of("nul.csv"), "wb");
+
+		CHECK(f != NULL && fwrite(text, 1, len, f) == len && fclose(f) == 0);
+		memset(&run, 0, sizeof(run));
+		CHECK_EQ(pb_csv_read(path_of("nul.csv"), &run, err, sizeof(err)), -EINVAL);
+		CHECK(strstr(err, ":2:") != NULL && strstr(err, "a NUL byte") != NULL);
+		pb_run_free(&run);
+	}
+
+	/* Rows: the header again, a blank line, a byte-order mark, a directory. */
+	snprintf(text, sizeof(text), "%s\n%s\n%s\n%s\n", header, row, header, row);
+	expect_bad(text, ":3:1: ", "the header again");
+	snprintf(text, sizeof(text), "%s\n%s\n\n%s\n", header, row, row);
+	expect_bad(text, ":3:1: ", "a blank line (every row has 36 fields)");
+	snprintf(text, sizeof(text), "%s\n%s\n\n", header, row);
+	expect_bad(text, ":3:1: ", "a blank line");
+	snprintf(text, sizeof(text), "\xef\xbb\xbf%s\n%s\n", header, row);
+	expect_bad(text, ":1:1: ", "byte-order mark");
+	memset(&run, 0, sizeof(run));
+	CHECK(pb_csv_read(tmp, &run, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "cannot open") != NULL);
+	pb_run_free(&run);
 }
 
 static void old_formats(const char *dir)
@@ -304,6 +435,7 @@ int main(int argc, char **argv)
 	CHECK(mkdtemp(tmp) != NULL);
 	round_trip();
 	strict();
+	rfc4180();
 	old_formats(argv[1]);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	CHECK_EQ(system(cmd), 0);

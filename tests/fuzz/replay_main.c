@@ -26,7 +26,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define INPUT_MAX_BYTES (1u << 20)
-#define CRASH_FILE	"fuzz_chan-crash.bin"
+/* Where a failing input is saved: the target's name (CMake sets it per target). */
+#ifndef CRASH_FILE
+#define CRASH_FILE "fuzz_chan-crash.bin"
+#endif
 
 /* The input being run, for the abort handler. */
 static const uint8_t *cur_data;

@@ -232,13 +232,80 @@ run_check 0 --out "$o" --min-reps 4 --alpha 0.05 "$tmp/a4.csv" "$tmp/a4.csv"
 gen "$tmp/san.csv" 22 10 0.03 "" 1 1 "RelWithDebInfo sanitized build (thread)"
 run_check 2 --out "$o" "$tmp/a.csv" "$tmp/san.csv"
 expect "comes from a sanitized build"
-run_check 2 --out /nonexistent/dir "$tmp/a.csv" "$tmp/b.csv"
-expect "cannot write /nonexistent/dir/check.md"
+# Outputs that cannot be written: exit 1 with the reason (the verdict is still printed).
+run_check 1 --out /nonexistent/dir "$tmp/a.csv" "$tmp/b.csv"
+expect "cannot write /nonexistent/dir/check.md and check.csv: No such file or directory"
+expect "no regression"
 
-# ---------------------------------------------------------------- lost messages
+# ---------------------------------------------------------------- lost messages: exit 3
 awk -F, -v OFS=, 'NR == 3 { $28 = 5 } { print }' "$tmp/b.csv" >"$tmp/lost.csv"
-run_check 1 --out "$o" "$tmp/a.csv" "$tmp/lost.csv"
+run_check 3 --out "$o" "$tmp/a.csv" "$tmp/lost.csv"
 expect "LOST MESSAGES"
+run_check 3 --out "$o" "$tmp/a.csv" "$tmp/lost.csv" "--metric" "throughput_mps"
+expect "LOST MESSAGES"
+
+# ---------------------------------------------------------------- across configurations
+# Too few repetitions for a test of each configuration (3 a side, as the quick preset): the
+# configurations are judged together, per metric, by the median change and a one-sided
+# signed-rank test. 8 configurations (the test needs 7 at alpha 0.01).
+configs_saved=$configs
+configs="$configs
+chan spsc 1 1 64 9000000 3000 30000
+chan mutex 2 2 1024 3000000 30000 900000
+chan lockfree 2 2 1024 6000000 20000 700000
+pingpong lockfree 1 1 1 60000 12000 300000"
+gen "$tmp/x1.csv" 11 3 0.03
+gen "$tmp/x2.csv" 22 3 0.03
+run_check 0 --out "$o" "$tmp/x1.csv" "$tmp/x1.csv"
+expect "no regression: 8 configurations x 3 metrics checked (all 8 judged across configurations: too few repetitions for a test of each)"
+expect "across configurations: throughput_mps: median change +0.0% over 8 configurations"
+grep -q '^- across configurations: throughput_mps: median change' "$o/check.md" ||
+	fail "check.md has no across-configuration line"
+grep -q '^ok,\*,.*,throughput_mps,1,8,8,-,-,0\.0000,-,-,0\.0,1,1,20,0\.01$' "$o/check.csv" ||
+	fail "check.csv: no across row for the A/A: $(grep throughput_mps "$o/check.csv" | head -3)"
+run_check 0 --out "$o" "$tmp/x1.csv" "$tmp/x2.csv"
+# Every configuration's throughput halved (+100% cost): beyond the default 20%.
+awk -F, -v OFS=, 'NR > 1 { $20 = sprintf("%.1f", $20 / 2) } { print }' "$tmp/x1.csv" >"$tmp/x2half.csv"
+run_check 1 --out "$o" --metric throughput_mps "$tmp/x1.csv" "$tmp/x2half.csv"
+expect "REGRESSION: slower across 8 configurations: throughput_mps +100.0% (median, p = 0.0039)"
+expect "(across configurations): throughput_mps +100.0% slower (median of 8), p = 0.0039"
+grep -q '^REGRESSION,\*,.*,throughput_mps,1,8,8,-,-,100\.0000,-,-,36\.0,0\.00390625,1,20,0\.01$' \
+	"$o/check.csv" || fail "check.csv: no across REGRESSION row: $(cat "$o/check.csv")"
+grep -q '^\*\*REGRESSION\*\*: slower across 8 configurations' "$o/check.md" ||
+	fail "check.md: no across verdict line"
+# 15% slower everywhere: below the default 20%, above --across-threshold 10; and no single
+# configuration is tested alone (nor called a REGRESSION).
+awk -F, -v OFS=, 'NR > 1 { $20 = sprintf("%.1f", $20 / 1.15) } { print }' "$tmp/x1.csv" >"$tmp/x2s.csv"
+run_check 0 --out "$o" --metric throughput_mps "$tmp/x1.csv" "$tmp/x2s.csv"
+expect "across configurations: throughput_mps: median change +15.0% over 8 configurations"
+expect "threshold 20%: ok"
+run_check 1 --out "$o" --metric throughput_mps --across-threshold 10 "$tmp/x1.csv" "$tmp/x2s.csv"
+expect_not "REGRESSION  chan"
+run_check 1 --out "$o" --across-threshold 20,throughput_mps=10 "$tmp/x1.csv" "$tmp/x2s.csv"
+run_check 2 --out "$o" --across-threshold 20,nosuch=1 "$tmp/x1.csv" "$tmp/x2s.csv"
+expect "--across-threshold: unknown metric 'nosuch'"
+# The same slowdown in latency (p50 and p99 x 1.5): the latency metrics regress across.
+awk -F, -v OFS=, 'NR > 1 { $21 = int($21 * 1.5); $23 = int($23 * 1.5) } { print }' "$tmp/x1.csv" >"$tmp/x2lat.csv"
+run_check 1 --out "$o" "$tmp/x1.csv" "$tmp/x2lat.csv"
+expect "slower across 8 configurations: lat_p50_ns +50.0% (median, p = 0.0039), lat_p99_ns +50.0%"
+# Half of them slower, half faster: the median moves, the test does not lean: not a regression.
+awk -F, -v OFS=, 'NR > 1 { $20 = sprintf("%.1f", ($9 == "mutex" || $9 == "spsc") ? $20 / 3 : $20 * 3) } { print }' \
+	"$tmp/x1.csv" >"$tmp/x2mix.csv"
+run_check 0 --out "$o" --metric throughput_mps --across-threshold 10 "$tmp/x1.csv" "$tmp/x2mix.csv"
+# --normalize would divide out the very shift that is judged: refused.
+run_check 2 --out "$o" --normalize "$tmp/x1.csv" "$tmp/x2.csv"
+expect "--normalize divides out the shift across configurations"
+# Enough repetitions on some: those are tested alone, the rest together.
+gen "$tmp/x5.csv" 11 5 0.03
+awk -F, 'NR == 1 || $8 != "chan" || $9 != "mutex" || $10 != 1' "$tmp/x2.csv" >"$tmp/x2part.csv"
+awk -F, 'NR > 1 && $8 == "chan" && $9 == "mutex" && $10 == 1' "$tmp/x5.csv" >>"$tmp/x2part.csv"
+gen "$tmp/y5.csv" 33 5 0.03
+awk -F, 'NR == 1 || $8 != "chan" || $9 != "mutex" || $10 != 1' "$tmp/x1.csv" >"$tmp/x1part.csv"
+awk -F, 'NR > 1 && $8 == "chan" && $9 == "mutex" && $10 == 1' "$tmp/y5.csv" >>"$tmp/x1part.csv"
+run_check 0 --out "$o" "$tmp/x1part.csv" "$tmp/x2part.csv"
+expect "(7 judged across configurations: too few repetitions for a test of each)"
+expect "7 of 8 configurations have too few repetitions for that test"
+configs=$configs_saved
 
 # ---------------------------------------------------------------- instruction counts
 ic_header='path,iterations,instructions,instructions_per_op,compiler,build_type,planted_delay_ns,git_rev,valgrind'

@@ -12,6 +12,12 @@
  *   formula evaluated independently (Python, math.erfc; values below), and close to the exact
  *   p at the boundary.
  * - The smallest attainable p (why --min-reps defaults to 5), U symmetry, medians.
+ * - Wilcoxon signed-rank, one-sided (the across-configuration verdict): R's documented example
+ *   (wilcox.test's paired depression scores, alternative "greater": V = 40, p = 0.01953);
+ *   with ties and zeros against a brute-force enumeration of every sign assignment (done
+ *   here); the normal approximation above PB_SRT_EXACT_MAX against SciPy 1.10's
+ *   scipy.stats.wilcoxon(..., alternative="greater", method="approx", correction=True)
+ *   (values below); all zeros (an A/A of a run against itself) gives p = 1; 2^-n minimum.
  * - Bootstrap: the same seed gives the same interval, a constant shift gives a degenerate
  *   interval at the shift, zeros give no NaN, bad arguments are refused.
  */
@@ -279,6 +285,103 @@ static void test_bootstrap(void)
 	CHECK_EQ(pb_bootstrap_ratio(base, 12, cur, 12, 500, 1.0, 1, &lo1, &hi1), -EINVAL);
 }
 
+/* Brute force: every sign assignment of the non-zero |d|, midranks; P(W+ >= observed). */
+static double brute_srt(const double *d, size_t n)
+{
+	double a[20], r[20], obs = 0, hit = 0, tot = 0;
+	size_t m = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (d[i] != 0)
+			a[m++] = d[i];
+	for (size_t i = 0; i < m; i++) {
+		double below = 0, equal = 0;
+
+		for (size_t j = 0; j < m; j++) {
+			below += fabs(a[j]) < fabs(a[i]);
+			equal += fabs(a[j]) == fabs(a[i]);
+		}
+		r[i] = below + (equal + 1) / 2;
+		if (a[i] > 0)
+			obs += r[i];
+	}
+	for (unsigned mask = 0; mask < 1u << m; mask++) {
+		double s = 0;
+
+		for (size_t i = 0; i < m; i++)
+			if (mask & (1u << i))
+				s += r[i];
+		tot++;
+		hit += s >= obs - 1e-9;
+	}
+	return hit / tot;
+}
+
+static void test_signrank(void)
+{
+	/* R: x - y of wilcox.test's example (Hollander & Wolfe, depression scale). */
+	static const double x[] = {1.83, 0.50, 1.62, 2.48, 1.68, 1.88, 1.55, 3.06, 1.30};
+	static const double y[] = {0.878, 0.647, 0.598, 2.05, 1.06, 1.29, 1.06, 3.14, 1.29};
+	static const double tied[] = {1, 2, 2, -3, 4, 4, 4, -1, 5, 6, 0, 0, -2};
+	static const double zeros[] = {0, 0, 0, 0, 0, 0, 0};
+	double d[450];
+	struct pb_srt t;
+
+	for (size_t i = 0; i < 9; i++)
+		d[i] = x[i] - y[i];
+	CHECK_EQ(pb_signrank_test(d, 9, &t), 0);
+	CHECK(t.exact);
+	CHECK_EQ(t.n, 9);
+	CLOSE(t.w, 40, 0);
+	CLOSE(t.p, 0.01953125, 1e-12);
+	/* Ties and zeros: the exact conditional distribution. */
+	CHECK_EQ(pb_signrank_test(tied, 13, &t), 0);
+	CHECK_EQ(t.n, 11);
+	CLOSE(t.p, brute_srt(tied, 13), 1e-12);
+	for (size_t i = 0; i < 13; i++)
+		d[i] = -tied[i];
+	CHECK_EQ(pb_signrank_test(d, 13, &t), 0);
+	CLOSE(t.p, brute_srt(d, 13), 1e-12);
+	CHECK(t.p > 0.9);
+	/* A run against itself: every difference 0, nothing to test. */
+	CHECK_EQ(pb_signrank_test(zeros, 7, &t), 0);
+	CHECK_EQ(t.n, 0);
+	CLOSE(t.p, 1, 0);
+	/* All of n positive: the smallest p, 2^-n. */
+	for (size_t i = 0; i < 7; i++)
+		d[i] = 0.01 * (double)(i + 1);
+	CHECK_EQ(pb_signrank_test(d, 7, &t), 0);
+	CLOSE(t.p, pb_signrank_min_p(7), 1e-15);
+	CLOSE(pb_signrank_min_p(7), 0.0078125, 0);
+	/* Normal approximation (450 > PB_SRT_EXACT_MAX), 4 zeros and many ties: SciPy 1.10. */
+	for (size_t i = 0; i < 450; i++)
+		d[i] = (double)((long)(i * 37 % 101) - 45) / 10;
+	CHECK_EQ(pb_signrank_test(d, 450, &t), 0);
+	CHECK(!t.exact);
+	CLOSE(t.w, 59015.5, 0);
+	CLOSE(t.p, 0.00037762774396471075, 1e-9);
+	for (size_t i = 0; i < 450; i++)
+		d[i] = (double)((long)(i * 37 % 101) - 48) / 10;
+	CHECK_EQ(pb_signrank_test(d, 450, &t), 0);
+	CLOSE(t.w, 53465, 0);
+	CLOSE(t.p, 0.0916498416357932, 1e-9);
+	/* Exact and normal agree where they meet (400 values, no ties). */
+	for (size_t i = 0; i < 400; i++)
+		d[i] = (i % 7 < 4 ? 1 : -1) * (double)(i + 1);
+	CHECK_EQ(pb_signrank_test(d, 400, &t), 0);
+	CHECK(t.exact);
+	{
+		double nn = 400, mu = nn * (nn + 1) / 4,
+		       sd = sqrt(nn * (nn + 1) * (2 * nn + 1) / 24);
+
+		CLOSE(t.p, 0.5 * erfc((t.w - mu - 0.5) / sd / sqrt(2.0)), 2e-3);
+	}
+	d[0] = NAN;
+	CHECK_EQ(pb_signrank_test(d, 3, &t), -EINVAL);
+	d[0] = INFINITY;
+	CHECK_EQ(pb_signrank_test(d, 3, &t), -EINVAL);
+}
+
 int main(void)
 {
 	test_median();
@@ -288,6 +391,7 @@ int main(void)
 	test_ties_exact();
 	test_normal();
 	test_bootstrap();
+	test_signrank();
 	printf("test_stats: ok\n");
 	return 0;
 }

@@ -3,7 +3,8 @@
 # test_bench_cli.sh - the patlab command end to end.
 #
 # 1. --help everywhere exits 0 with a usage text; every bad argument exits 2 with a message
-#    that names what is wrong (and, for names, the valid values).
+#    that names what is wrong (and, for names, the valid values); `patlab run` says what it
+#    measures on stderr (a heartbeat during a long repetition), nothing with --quiet.
 # 2. A tiny sweep (chan and pingpong, every kind, 2 topologies x 2 depths, 2 reps of 0.05 s)
 #    into a temp dir: the run folder holds results.csv, meta.json and summary.md; the CSV
 #    header equals the schema; every row is checked column by column (types, ranges, no
@@ -61,7 +62,7 @@ expect_usage_error "exclude each other" sweep --seconds 1 --messages 5
 expect_usage_error "bad value" sweep --reps 0
 expect_usage_error "bad value" sweep --seconds -1
 expect_usage_error "unknown placement 'core0' (valid: none, spread, single)" sweep --pin none,core0
-expect_usage_error "--pin: empty list" sweep --pin ,
+expect_usage_error "--pin: an empty item in ','" sweep --pin ,
 for v in x 0 -3 1.5 2x '' 1099511627777; do
 	expect_usage_error "--lat-sample: bad value '$v' (valid: auto, or an integer N" run --lat-sample "$v"
 done
@@ -133,6 +134,23 @@ if command -v python3 >/dev/null; then
 	python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp"/ls1/latest/meta.json ||
 		fail "meta.json with lat_sample and clock is not valid JSON"
 fi
+
+# `patlab run` says what it measures on stderr: what it will do, a line per repetition, and a
+# heartbeat every 5 s while a repetition runs (this one lasts 7 s: one beat, 2 s to spare);
+# with --quiet, nothing. Its stdout (the figures) is the same either way.
+"$bin" run --pattern chan --chan mutex --depth 64 --seconds 7 --warmup 0 >"$tmp/hb.out" 2>"$tmp/hb.err" ||
+	fail "run --seconds 7 exit $?: $(cat "$tmp/hb.err")"
+grep -q '^patlab: run: 1 rep of 7 s after 0 s warm-up: about 7 s$' "$tmp/hb.err" ||
+	fail "run says nothing before it measures: $(cat "$tmp/hb.err")"
+grep -Eq 'rep 1/1 chan mutex 1p1c d64: measuring, [0-9]+ s of about 7 s$' "$tmp/hb.err" ||
+	fail "no heartbeat during a 7 s run: $(cat "$tmp/hb.err")"
+grep -q 'rep 1/1 chan mutex 1p1c d64: .* M/s' "$tmp/hb.err" || fail "no line for the repetition"
+grep -q '^chan mutex 1p1c depth 64 rep 1: ' "$tmp/hb.out" || fail "run printed no figures"
+"$bin" run --pattern chan --chan mutex --depth 64 --seconds 0.05 --warmup 0 --quiet \
+	>"$tmp/q.out" 2>"$tmp/q.err" || fail "run --quiet exit $?"
+# (A sanitized build says so even then: its figures are not performance figures.)
+grep -v 'sanitized build' "$tmp/q.err" | grep -q . && fail "run --quiet wrote on stderr: $(cat "$tmp/q.err")"
+grep -q '^chan mutex 1p1c depth 64 rep 1: ' "$tmp/q.out" || fail "run --quiet printed no figures"
 
 # ---------------------------------------------------------------- 2. a tiny sweep
 kinds=mutex,lockfree,urcu,spsc
