@@ -4,7 +4,8 @@
 #
 # 1. --help exits 0 with a usage text naming every queue; every bad argument exits 2 with one
 #    line on stderr that names what is wrong.
-# 2. A tiny run of every queue (2 topologies x 2 depths, ping-pong, 1 repetition of 0.02 s)
+# 2. A tiny run of every queue (2 topologies x 2 depths, ping-pong, 1 repetition of 0.1 s:
+#    long enough that a loaded machine still moves messages in every window)
 #    exits 0; stdout holds one table per depth with one row per queue and one cell per
 #    topology plus ping-pong, "—" exactly where a single-producer/single-consumer queue
 #    cannot run, and a ratio table; the CSV has its header and one row per point, every row
@@ -63,13 +64,13 @@ expect_usage_error "--quiet takes no value" --quiet=1
 PATLAB_REF_FAULT=maybe expect_usage_error "PATLAB_REF_FAULT: bad value 'maybe'" --reps 1
 
 # ---------------------------------------------------------------- 2. a tiny run of everything
-"$bin" --seconds 0.02 --reps 1 --depth 1,64 --topo 1p1c,2p2c --csv "$tmp/r.csv" --quiet \
+"$bin" --seconds 0.1 --reps 1 --depth 1,64 --topo 1p1c,2p2c --csv "$tmp/r.csv" --quiet \
 	>"$tmp/table.md" 2>"$tmp/err"
 rc=$?
 [ $rc -eq 0 ] || fail "tiny run exit $rc: $(cat "$tmp/err")"
 [ ! -s "$tmp/err" ] || fail "--quiet run printed on stderr: $(cat "$tmp/err")"
 for d in 1 64; do
-	title="## Depth $d: M msg/s, median (min-max) of 1 interleaved repetition of 0.02 s"
+	title="## Depth $d: M msg/s, median (min-max) of 1 interleaved repetition of 0.1 s"
 	grep -qxF "$title" "$tmp/table.md" || fail "no table for depth $d: $(cat "$tmp/table.md")"
 	# The table: the lines after its title up to the next blank line after the rows.
 	awk -v t="$title" '$0 == t { on = 1; next } on && /^\|/ { print; seen = 1; next }
