@@ -10,15 +10,20 @@
 # that tests/ does not register, and when the tables hold fewer rows for this test than they
 # did when it was written (a table the parser stopped reading).
 #
-# Usage: test_bad_inputs.sh PATH/TO/patlab PATH/TO/tests/README.md   (exit 0 pass, 1 fail)
+# Rows of patlab-svc (input `patlab-svc ...`) run in an empty folder of their own, which must
+# still be empty afterwards: a start that fails creates nothing.
+#
+# Usage: test_bad_inputs.sh PATH/TO/patlab PATH/TO/tests/README.md [PATH/TO/patlab-svc]
+#        (exit 0 pass, 1 fail)
 set -uo pipefail
 
-bin=${1:?usage: test_bad_inputs.sh PATH/TO/patlab PATH/TO/tests/README.md}
-readme=${2:?usage: test_bad_inputs.sh PATH/TO/patlab PATH/TO/tests/README.md}
+bin=${1:?usage: test_bad_inputs.sh PATH/TO/patlab PATH/TO/tests/README.md [PATH/TO/patlab-svc]}
+readme=${2:?usage: test_bad_inputs.sh PATH/TO/patlab PATH/TO/tests/README.md [PATH/TO/patlab-svc]}
+svc=${3:-}
 tests_dir=$(dirname "$readme")
 . "$(dirname "${BASH_SOURCE[0]}")/../common/lib.sh"
 pt_begin test_bad_inputs
-min_rows=75
+min_rows=90
 
 # ---------------------------------------------------------------- fixtures
 header='run_id,timestamp_utc,git_rev,host,cpu_model,cpus,compiler,pattern,chan_kind,producers,consumers,stages,queue_depth,work_ns,rate_target,policy,rep,messages,seconds,throughput_mps,lat_p50_ns,lat_p90_ns,lat_p99_ns,lat_p999_ns,lat_max_ns,dropped,rejected,lost,spin_ns,build_type,warmup_s,lat_mean_ns,seed,timeout_ns,pin,extras'
@@ -129,7 +134,7 @@ arg() {
 
 # ---------------------------------------------------------------- the tables
 # Rows: | `input` | exit | `fragment` | test |
-mapfile -t rows < <(grep -E '^\| `patlab .*` \| [0-9]+ \| `.*` \| [a-z0-9_]+ \|$' "$readme")
+mapfile -t rows < <(grep -E '^\| `patlab(-svc)? .*` \| [0-9]+ \| `.*` \| [a-z0-9_]+ \|$' "$readme")
 ran=0
 failed=0
 for row in "${rows[@]}"; do
@@ -144,16 +149,30 @@ for row in "${rows[@]}"; do
 		continue
 	fi
 	read -r -a words <<<"$input"
-	[ "${words[0]}" = patlab ] || fail "row '$input' does not start with patlab"
 	args=()
 	for w in "${words[@]:1}"; do
 		arg "$w"
 		args+=("$arg")
 	done
-	out=$("$bin" "${args[@]}" 2>&1 </dev/null)
-	rc=$?
+	created=
+	case "${words[0]}" in
+	patlab)
+		out=$("$bin" "${args[@]}" 2>&1 </dev/null)
+		rc=$?
+		;;
+	patlab-svc)
+		[ -n "$svc" ] || fail "row '$input': no patlab-svc given (third argument)"
+		rm -rf "$tmp/svc" && mkdir "$tmp/svc"
+		out=$(cd "$tmp/svc" && timeout 10 "$svc" "${args[@]}" 2>&1 </dev/null)
+		rc=$?
+		created=$(ls -A "$tmp/svc")
+		;;
+	*) fail "row '$input' does not start with patlab or patlab-svc" ;;
+	esac
 	ran=$((ran + 1))
-	if [ "$rc" -ne "$want_rc" ]; then
+	if [ -n "$created" ]; then
+		echo "test_bad_inputs: '$input': a failed start left: $created" >&2
+	elif [ "$rc" -ne "$want_rc" ]; then
 		echo "test_bad_inputs: '$input': exit $rc, want $want_rc; output:" >&2
 	elif ! grep -qF -- "$want" <<<"$out"; then
 		echo "test_bad_inputs: '$input': the output lacks '$want'; output:" >&2
