@@ -1345,6 +1345,24 @@ static int classify(const struct check_opts *o, struct cfg *c, size_t n, size_t 
 }
 
 /*
+ * cfg_cost - configuration @c's cost ratio of medians of metric @m (> 1: the current run is
+ * slower), or NAN when a side has no positive median.
+ */
+static double cfg_cost(const struct pb_run *rb, const struct pb_run *rc, const struct cfg *c, int m)
+{
+	double *v = xcalloc(c->nb + c->nc, sizeof(double)), mb, mc;
+
+	for (size_t i = 0; i < c->nb; i++)
+		v[i] = row_metric(&rb->rows[c->ib[i]], m);
+	for (size_t i = 0; i < c->nc; i++)
+		v[c->nb + i] = row_metric(&rc->rows[c->ic[i]], m);
+	mb = pb_median(v, c->nb);
+	mc = pb_median(v + c->nb, c->nc);
+	free(v);
+	return mb > 0 && mc > 0 ? cost_of(m, mb, mc) : NAN;
+}
+
+/*
  * machine_factor - the median over the configurations of metric @m's cost ratio of medians
  * (> 1: the current run is slower); NAN when fewer than 3 configurations have data.
  */
@@ -1355,18 +1373,10 @@ static double machine_factor(const struct pb_run *rb, const struct pb_run *rc,
 	size_t n = 0;
 
 	for (size_t k = 0; k < n_cfg; k++) {
-		const struct cfg *c = &cfgs[k];
-		double *v = xcalloc(c->nb + c->nc, sizeof(double)), mb, mc;
+		double x = cfg_cost(rb, rc, &cfgs[k], m);
 
-		for (size_t i = 0; i < c->nb; i++)
-			v[i] = row_metric(&rb->rows[c->ib[i]], m);
-		for (size_t i = 0; i < c->nc; i++)
-			v[c->nb + i] = row_metric(&rc->rows[c->ic[i]], m);
-		mb = pb_median(v, c->nb);
-		mc = pb_median(v + c->nb, c->nc);
-		free(v);
-		if (mb > 0 && mc > 0)
-			cost[n++] = cost_of(m, mb, mc);
+		if (!isnan(x))
+			cost[n++] = x;
 	}
 	if (n >= 3)
 		f = pb_median(cost, n);
@@ -1452,21 +1462,13 @@ static int across_one(const struct check_opts *o, const struct pb_run *rb, const
 	int e;
 
 	for (size_t k = 0; k < n_cfg; k++) {
-		const struct cfg *c = &cfgs[k];
-		double *v, mb, mc;
+		double x;
 
-		if (c->tested)
+		if (cfgs[k].tested)
 			continue;
-		v = xcalloc(c->nb + c->nc, sizeof(double));
-		for (size_t i = 0; i < c->nb; i++)
-			v[i] = row_metric(&rb->rows[c->ib[i]], m);
-		for (size_t i = 0; i < c->nc; i++)
-			v[c->nb + i] = row_metric(&rc->rows[c->ic[i]], m);
-		mb = pb_median(v, c->nb);
-		mc = pb_median(v + c->nb, c->nc);
-		free(v);
-		if (mb > 0 && mc > 0)
-			d[n++] = log(cost_of(m, mb, mc));
+		x = cfg_cost(rb, rc, &cfgs[k], m);
+		if (!isnan(x))
+			d[n++] = log(x);
 	}
 	memset(r, 0, sizeof(*r));
 	r->label = across_label;
