@@ -1075,6 +1075,30 @@ static void check_mixed(void)
 	printf("ok    mixed kinds: one select over %zu kinds, woken by each, sends on each\n", n);
 }
 
+/*
+ * Go's select with time.After: a select over a channel nobody sends on and a timer's channel
+ * returns the timer's case when it fires (the message is the fire time; never before the
+ * deadline is the timer's own promise, tested with timers).
+ */
+static void check_timer(void)
+{
+	pl_chan *never = mk_kind("mutex", false, 0);
+
+	for (int i = 0; i < 20; i++) {
+		int64_t t0 = pl_now_ns();
+		pl_timer *t = pl_timer_new(i % 2 ? 2 * MS : 0);
+		pl_sel_case k[2] = {rcase(never), rcase(pl_timer_chan(t))};
+
+		CHECK(t != NULL);
+		CHECK_EQ(pl_select(k, 2, NULL), 1);
+		CHECK_EQ(k[1].err, 0);
+		CHECK((int64_t)(uintptr_t)k[1].msg >= t0);
+		pl_timer_free(t);
+	}
+	pl_chan_free(never);
+	printf("ok    timers: a select is woken by a timer's channel\n");
+}
+
 /* ------------------------------------------------------------------ main */
 
 static void run_kind(const struct variant *v)
@@ -1118,6 +1142,7 @@ int main(void)
 		run_kind(&v);
 	}
 	check_mixed();
+	check_timer();
 	printf("PASS\n");
 	return 0;
 }
