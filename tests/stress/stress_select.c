@@ -390,12 +390,13 @@ static void *oneshot_main(void *arg)
 
 		/* Two channels that never get ready lengthen the arming round: a partner that
 		 * arrives after the select armed a live channel finds it busy more often, and
-		 * the select must learn of it (a nudge) or sleep beside it for good. */
+		 * the select must learn of it (a nudge) or sleep beside it for good. Only the
+		 * select side names them: they have one receiver (an spsc channel may). */
 		k[0] = (pl_sel_case){.ch = o->a, .op = op, .msg = m};
 		k[1] = (pl_sel_case){.ch = NULL, .op = op};
 		k[2] = (pl_sel_case){.ch = o->b, .op = op, .msg = m};
-		k[3] = (pl_sel_case){.ch = o->dead[0], .op = PL_SEL_RECV};
-		k[4] = (pl_sel_case){.ch = o->dead[1], .op = PL_SEL_RECV};
+		k[3] = (pl_sel_case){.ch = a->selecting ? o->dead[0] : NULL, .op = PL_SEL_RECV};
+		k[4] = (pl_sel_case){.ch = a->selecting ? o->dead[1] : NULL, .op = PL_SEL_RECV};
 		rc = pl_select(k, 5, NULL);
 		CHECK(rc == 0 || rc == 2);
 		CHECK_EQ(k[rc].err, 0);
