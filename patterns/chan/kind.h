@@ -81,7 +81,8 @@ struct pl_chan_ops {
 	 * sel_version - a counter that changes with every event that may make a case of @op
 	 * ready (RECV: sends and close; SEND: receives and close), never returning to an
 	 * earlier value: unchanged across the attempts means not ready all along.
-	 * Neither: the case's "not ready" is taken as seen (no snapshot for it).
+	 * Every registered kind provides one (test_registry); with neither, the case's "not
+	 * ready" would be taken as seen (no snapshot for it).
 	 */
 	void (*sel_hold)(pl_chan *ch, bool on);
 	uint64_t (*sel_version)(pl_chan *ch, enum pl_sel_op op);
