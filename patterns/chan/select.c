@@ -375,6 +375,7 @@ static void wait_word(struct pl__sel *s, int64_t spin_ns, int64_t deadline)
 		 * notifies, context cancellation), the deadline, or spuriously. */
 		int rc = pl__futex_wait(&s->state, PL__SEL_SLEEPING, deadline);
 
+		/* Relaxed: only decides whether to sleep again; enter_busy() orders the rest. */
 		st = atomic_load_explicit(&s->state, memory_order_relaxed);
 		if (st != PL__SEL_SLEEPING || rc == -ETIMEDOUT)
 			return;
@@ -389,6 +390,7 @@ static void back_off(struct pl__sel *s, unsigned *shift)
 	if (*shift < BACKOFF_MAX_SHIFT)
 		(*shift)++;
 	for (unsigned i = 0; i < n; i++) {
+		/* Relaxed: a hint to stop waiting; enter_busy() reads FINAL with an RMW. */
 		if (atomic_load_explicit(&s->state, memory_order_relaxed) & PL__SEL_FINAL)
 			return;
 		pl__cpu_relax();
