@@ -90,6 +90,7 @@ pl_chan *pl_chan_new_opts(const char *kind, size_t capacity, const pl_chan_opts 
 		return NULL;
 	ch->ops = ops;
 	ch->cap = capacity;
+	ch->spin_ns = o->spin_ns;
 	return ch;
 }
 

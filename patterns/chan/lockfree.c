@@ -59,6 +59,12 @@
  * notify after a transfer costs one load: see notify_after_rmw() for why the claiming CAS makes
  * pl__evc_notify()'s fence unnecessary.
  *
+ * Select: a blocked select subscribes to not_empty (receive cases) or not_full (send cases), so
+ * the notifies above nudge it, and re-tries with the try operations (whose bounded wait for a
+ * peer is safe here: the peer's own publish or release notifies again). Its snapshot of "none
+ * ready" reads tail (receive cases: every send and close moves it) or head plus the mark (send
+ * cases: every receive and close), both monotonic. Plain operations pay nothing for it.
+ *
  * Memory: one allocation (the channel, then the slots), freed by destroy. Messages are not
  * owned. len() is a snapshot of tail - head, exact when the channel is quiescent.
  */
@@ -73,6 +79,7 @@
 #include <string.h>
 
 #include "chan/block.h"
+#include "chan/sel.h"
 
 /*
  * A slot is 16 bytes, four to a cache line (crossbeam's layout), not padded to a line each
@@ -487,6 +494,33 @@ static int lf_close(pl_chan *ch)
 	return 0;
 }
 
+static int lf_sel_try(pl_chan *ch, struct pl__sel_case *sc)
+{
+	if (sc->op == PL_SEL_SEND)
+		return send_once(to_lf(ch), sc->msg, false);
+	return recv_once(to_lf(ch), &sc->msg, false);
+}
+
+/* Subscribed to the eventcount the case's plain waiters sleep on: its notifies nudge us. */
+static int lf_sel_arm(pl_chan *ch, struct pl__sel_case *sc)
+{
+	struct lf_chan *c = to_lf(ch);
+
+	pl__sel_subscribe(sc, sc->op == PL_SEL_SEND ? &c->not_full : &c->not_empty);
+	return lf_sel_try(ch, sc);
+}
+
+static uint64_t lf_sel_version(pl_chan *ch, enum pl_sel_op op)
+{
+	struct lf_chan *c = to_lf(ch);
+	/* seq_cst, like the attempts' loads of the same words. */
+	size_t tail = atomic_load_explicit(&c->tail, memory_order_seq_cst);
+
+	if (op == PL_SEL_RECV)
+		return tail; /* sends move it, close sets its mark */
+	return atomic_load_explicit(&c->head, memory_order_seq_cst) + !!(tail & c->mark_bit);
+}
+
 static size_t lf_len(const pl_chan *ch)
 {
 	struct lf_chan *c = to_lf(ch);
@@ -562,4 +596,8 @@ const struct pl_chan_ops pl__chan_lockfree = {
     .try_recv = lf_try_recv,
     .close = lf_close,
     .len = lf_len,
+    .sel_try = lf_sel_try,
+    .sel_arm = lf_sel_arm,
+    .sel_disarm = pl__sel_unsubscribe,
+    .sel_version = lf_sel_version,
 };

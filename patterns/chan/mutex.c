@@ -2,11 +2,12 @@
 /*
  * The "mutex" channel kind: Go's runtime/chan.go in C, one lock done right.
  *
- * State. One lock protects a ring of exactly cap slots (@head, @count), the @closed flag and
- * two FIFO queues of parked threads, senders and receivers. At most one queue is non-empty:
- * receivers park only on an empty buffer, senders only on a full one (or, at capacity 0,
- * when nobody waits on the other side). A parked thread is a struct waiter on its own stack
- * (Go's sudog): the message slot and a 32-bit futex word of its own.
+ * State. One lock protects a ring of exactly cap slots (@head, @count), the @closed flag and two
+ * FIFO queues of parked threads, senders and receivers. At most one queue holds plain waiters:
+ * receivers park only on an empty buffer, senders only on a full one (or, at capacity 0, when
+ * nobody waits on the other side); selects' waiters are the exception (see "Selects" below). A
+ * parked thread is a struct waiter on its own stack (Go's sudog): the message slot and a 32-bit
+ * futex word of its own.
  *
  * Direct hand-off. A sender that finds a parked receiver gives it the message and completes
  * it; a receiver that finds a parked sender takes the buffer head and moves the sender's
@@ -25,6 +26,20 @@
  * Threads that cannot overtake anyone anyway (capacity 0, where the partner must find them
  * parked, or others of their side already parked) enqueue at once and spend the budget on
  * their own word instead.
+ *
+ * Selects (select.c, chan/sel.h). A blocked select queues one waiter per case on this kind's
+ * channels, in the same queues, standing for its struct pl__sel_case (Go's sudog with isSelect).
+ * An operation that meets one completes it only by winning pl__sel_claim(), one CAS on the
+ * select's state word, under our lock; it skips the select's waiters otherwise: unlinking them
+ * when the select finished elsewhere, leaving them queued when it is busy re-trying its cases (it
+ * was nudged and will look here again) or when they are the operation's own select's (a select
+ * never pairs with itself). Those left-behind waiters are why the invariants above hold for plain
+ * waiters only: a select's receiving waiter may stay queued beside buffered messages, and its
+ * sending one beside free room. So a send hands over to a queued receiver only when the buffer is
+ * empty (FIFO), and a receive that frees a slot moves a queued sender's message to the tail,
+ * wherever that is. Plain operations pay nothing for this until a queue is non-empty. The select's
+ * own attempts (sel_try) always take the lock: a skipping partner nudges before it publishes, so a
+ * snapshot read could still predate it.
  *
  * Contexts. A context is looked at only when the operation would block. Before sleeping the
  * waiter registers a context watch whose fn marks its word POKED and wakes it; the sleep is
@@ -52,6 +67,7 @@
 
 #include "sync/park.h"
 #include "context/ctx_watch.h"
+#include "chan/sel.h"
 
 /* ------------------------------------------------------------------------------ the lock */
 
@@ -155,12 +171,23 @@ struct waiter {
 	/* Protected by the channel lock while the waiter is enqueued. */
 	struct waiter *next, *prev;
 	/* Sender: the message to deliver. Receiver: the message received (valid once DONE).
-	 * Written under the channel lock; read by the owner after an acquire of @state. */
+	 * Written under the channel lock; read by the owner after an acquire of @state. A
+	 * select's receiving waiter gets its message in @sc->msg instead. */
 	void *msg;
 	/* W_*. Final values are set only under the channel lock, by the thread that unlinks the
-	 * waiter; the owner sets SLEEPING, the context watch sets POKED. */
+	 * waiter; the owner sets SLEEPING, the context watch sets POKED. Unused by a select's
+	 * waiter (its select's state word says everything). */
 	_Atomic uint32_t state;
+	/* NULL: a plain waiter. Else the select case this waiter stands for (it lives in
+	 * @sc->reg); under the channel lock, @linked says whether it is still queued, and
+	 * @sel_wake, once partner() claimed it, the word to wake after unlocking (or NULL). */
+	struct pl__sel_case *sc;
+	_Atomic uint32_t *sel_wake;
+	bool linked;
 };
+
+_Static_assert(sizeof(struct waiter) <= sizeof(((struct pl__sel_case *)0)->reg),
+	       "a select's waiter fits its case's registration");
 
 struct wq {
 	struct waiter *head, *tail;
@@ -322,22 +349,88 @@ static inline bool recv_ready(uint64_t s)
 }
 
 /*
- * send_locked - one send attempt under h.lk. Returns 0, -EPIPE or -EAGAIN; *@wk is the word
- * to wake after unlocking (or NULL).
+ * partner - under h.lk, the first waiter of @q that an operation of @self (a select's, or
+ * NULL for a plain one) can pair with, unlinked; NULL when none can. @giving: @q is the
+ * receivers' queue and @give the message for the waiter taken. A plain waiter is taken as it
+ * comes (the caller completes it). A select's waiter is taken only when pl__sel_claim() wins
+ * its select for this case: it is then complete (the caller must not complete() it, and
+ * touches it only until it unlocks: the select's sel_disarm waits for our lock). A select that
+ * finished otherwise has its waiter unlinked; a busy select's and @self's own stay queued.
+ * Out of line: reached only when a queue is non-empty.
  */
-static inline int send_locked(struct mchan *c, void *msg, _Atomic uint32_t **wk)
+static __attribute__((noinline)) struct waiter *partner(struct mchan *c, struct wq *q,
+							struct pl__sel *self, bool giving,
+							void *give)
+{
+	struct waiter *w, *next;
+	bool unlinked = false;
+
+	for (w = q->head; w != NULL; w = next) {
+		next = w->next;
+		if (w->sc == NULL) {
+			wq_unlink(q, w);
+			if (giving)
+				w->msg = give;
+			return w;
+		}
+		if (w->sc->sel == self)
+			continue;
+		w->sel_wake = NULL;
+		switch (pl__sel_claim(w->sc, self, false, &w->sel_wake)) {
+		case PL__SEL_CLAIMED:
+			/* Only now, and still under our lock: the owner reads @msg after its
+			 * sel_disarm took this lock. Written before a lost claim, it could clobber
+			 * what a busy select just received by itself. */
+			if (giving)
+				w->sc->msg = give;
+			wq_unlink(q, w);
+			w->linked = false;
+			return w;
+		case PL__SEL_GONE:
+			wq_unlink(q, w);
+			w->linked = false;
+			unlinked = true;
+			break;
+		case PL__SEL_SKIP:
+			break;
+		}
+	}
+	if (unlinked)
+		publish(c);
+	return NULL;
+}
+
+/*
+ * complete_partner - complete @w, a waiter partner() returned, with W_DONE; as complete(),
+ * call once the channel's new state is published. Returns the word to wake after unlocking.
+ */
+static inline _Atomic uint32_t *complete_partner(struct waiter *w)
+{
+	if (w->sc == NULL)
+		return complete(w, W_DONE);
+	return w->sel_wake; /* a select's: claimed already */
+}
+
+/*
+ * send_locked - one send attempt under h.lk, for a plain operation (@self NULL) or a select's.
+ * Returns 0, -EPIPE or -EAGAIN; *@wk is the word to wake after unlocking (or NULL).
+ */
+static inline int send_locked(struct mchan *c, void *msg, struct pl__sel *self,
+			      _Atomic uint32_t **wk)
 {
 	struct waiter *w;
 
 	if (c->h.closed)
 		return -EPIPE;
-	w = wq_pop(&c->h.recvq);
-	if (w) {
-		/* A parked receiver implies an empty buffer: hand the message over. */
-		w->msg = msg;
-		publish(c);
-		*wk = complete(w, W_DONE);
-		return 0;
+	/* A queued receiver implies an empty buffer, but for a select's left behind (see the
+	 * file top): hand over only when empty, so that FIFO holds. */
+	if (c->h.recvq.head != NULL && c->h.count == 0) {
+		w = partner(c, &c->h.recvq, self, true, msg);
+		if (w) {
+			publish(c);
+			*wk = complete_partner(w);
+			return 0;
+		}
 	}
 	if (c->h.count < c->cap) {
 		size_t i = c->h.head + c->h.count;
@@ -353,34 +446,38 @@ static inline int send_locked(struct mchan *c, void *msg, _Atomic uint32_t **wk)
 }
 
 /* recv_locked - one receive attempt under h.lk; as send_locked(). */
-static inline int recv_locked(struct mchan *c, void **msg, _Atomic uint32_t **wk)
+static inline int recv_locked(struct mchan *c, void **msg, struct pl__sel *self,
+			      _Atomic uint32_t **wk)
 {
 	struct waiter *w;
 
 	if (c->h.count > 0) {
-		size_t h = c->h.head;
+		size_t h = c->h.head, t;
 
 		*msg = c->slots[h];
-		w = wq_pop(&c->h.sendq);
-		if (w) {
-			/* Full buffer and a parked sender: its message takes the freed tail slot,
-			 * which is the old head, behind every buffered message (FIFO). */
-			c->slots[h] = w->msg;
-		} else {
-			c->h.count--;
-		}
 		c->h.head = h + 1 == c->cap ? 0 : h + 1;
+		if (c->h.sendq.head == NULL ||
+		    (w = partner(c, &c->h.sendq, self, false, NULL)) == NULL) {
+			c->h.count--;
+			publish(c);
+			return 0;
+		}
+		/* A queued sender: its message takes the tail slot, behind every buffered message
+		 * (FIFO). With a full buffer (always, but for a select's waiter left behind) that
+		 * is the slot just freed, the old head. */
+		t = h + c->h.count;
+		if (t >= c->cap)
+			t -= c->cap;
+		c->slots[t] = w->msg;
 		publish(c);
-		if (w)
-			*wk = complete(w, W_DONE);
+		*wk = complete_partner(w);
 		return 0;
 	}
-	w = wq_pop(&c->h.sendq);
-	if (w) {
-		/* Capacity 0: straight from the parked sender. */
+	if (c->h.sendq.head != NULL && (w = partner(c, &c->h.sendq, self, false, NULL))) {
+		/* Straight from the queued sender (capacity 0, or a select's left behind). */
 		*msg = w->msg;
 		publish(c);
-		*wk = complete(w, W_DONE);
+		*wk = complete_partner(w);
 		return 0;
 	}
 	return c->h.closed ? -EPIPE : -EAGAIN;
@@ -505,7 +602,7 @@ static int mutex_send(pl_chan *ch, void *msg, pl_ctx *cx)
 	/* Straight to the lock: most sends complete. (Gating this on a snapshot read first was
 	 * measured slower: the extra load makes the lock's line shared before the CAS.) */
 	lock(&c->h.lk);
-	rc = send_locked(c, msg, &wk);
+	rc = send_locked(c, msg, NULL, &wk);
 	if (rc != -EAGAIN)
 		goto out;
 	/* Park at once when not spinning, at capacity 0 (the partner must find us parked) or
@@ -527,7 +624,7 @@ static int mutex_send(pl_chan *ch, void *msg, pl_ctx *cx)
 		    (s >> SNAP_SHIFT) >= c->cap)
 			continue;
 		lock(&c->h.lk);
-		rc = send_locked(c, msg, &wk);
+		rc = send_locked(c, msg, NULL, &wk);
 		if (rc != -EAGAIN)
 			goto out;
 		if (!more || c->h.sendq.head)
@@ -537,6 +634,7 @@ static int mutex_send(pl_chan *ch, void *msg, pl_ctx *cx)
 park:
 	/* Still under the lock, so no completion can be missed. */
 	w.msg = msg;
+	w.sc = NULL;
 	atomic_init(&w.state, W_WAITING);
 	wq_push(&c->h.sendq, &w);
 	publish(c);
@@ -559,7 +657,7 @@ static int mutex_recv(pl_chan *ch, void **msg, pl_ctx *cx)
 	int rc;
 
 	lock(&c->h.lk);
-	rc = recv_locked(c, msg, &wk);
+	rc = recv_locked(c, msg, NULL, &wk);
 	if (rc != -EAGAIN)
 		goto out;
 	if (c->cap == 0 || c->spin_ns == 0 || c->h.recvq.head)
@@ -578,7 +676,7 @@ static int mutex_recv(pl_chan *ch, void **msg, pl_ctx *cx)
 		    (s >> SNAP_SHIFT) == 0)
 			continue;
 		lock(&c->h.lk);
-		rc = recv_locked(c, msg, &wk);
+		rc = recv_locked(c, msg, NULL, &wk);
 		if (rc != -EAGAIN)
 			goto out;
 		if (!more || c->h.recvq.head)
@@ -587,6 +685,7 @@ static int mutex_recv(pl_chan *ch, void **msg, pl_ctx *cx)
 	}
 park:
 	w.msg = NULL;
+	w.sc = NULL;
 	atomic_init(&w.state, W_WAITING);
 	wq_push(&c->h.recvq, &w);
 	publish(c);
@@ -611,7 +710,7 @@ static int mutex_try_send(pl_chan *ch, void *msg)
 	if (!send_ready(c, snap(c)))
 		return -EAGAIN;
 	lock(&c->h.lk);
-	rc = send_locked(c, msg, &wk);
+	rc = send_locked(c, msg, NULL, &wk);
 	unlock(&c->h.lk);
 	wake(wk);
 	return rc;
@@ -626,10 +725,26 @@ static int mutex_try_recv(pl_chan *ch, void **msg)
 	if (!recv_ready(snap(c)))
 		return -EAGAIN;
 	lock(&c->h.lk);
-	rc = recv_locked(c, msg, &wk);
+	rc = recv_locked(c, msg, NULL, &wk);
 	unlock(&c->h.lk);
 	wake(wk);
 	return rc;
+}
+
+/* close_waiter - under h.lk, after the closed state is published: finish @w, unlinked. */
+static void close_waiter(struct waiter *w)
+{
+	_Atomic uint32_t *wk = NULL;
+
+	if (w->sc == NULL) {
+		wake(complete(w, W_CLOSED));
+		return;
+	}
+	/* A select: completed with "closed" if still open; if busy, nudged (its next attempt
+	 * here sees the close); if finished otherwise, nothing to do. */
+	w->linked = false;
+	pl__sel_claim(w->sc, NULL, true, &wk);
+	wake(wk);
 }
 
 static int mutex_close(pl_chan *ch)
@@ -653,11 +768,98 @@ static int mutex_close(pl_chan *ch)
 	c->h.recvq = c->h.sendq = (struct wq){NULL, NULL};
 	publish(c);
 	while ((w = wq_pop(&rq)) != NULL)
-		wake(complete(w, W_CLOSED));
+		close_waiter(w);
 	while ((w = wq_pop(&sq)) != NULL)
-		wake(complete(w, W_CLOSED));
+		close_waiter(w);
 	unlock(&c->h.lk);
 	return 0;
+}
+
+/* ----------------------------------------------------------------------- select */
+
+static inline struct waiter *sel_waiter(struct pl__sel_case *sc)
+{
+	/* Through void *: the registration area is aligned for pointers, as a waiter needs. */
+	return (struct waiter *)(void *)sc->reg.priv;
+}
+
+/* attempt_locked - one attempt of @sc under h.lk, skipping its select's own waiters. */
+static int attempt_locked(struct mchan *c, struct pl__sel_case *sc, _Atomic uint32_t **wk)
+{
+	if (sc->op == PL_SEL_SEND)
+		return send_locked(c, sc->msg, sc->sel, wk);
+	return recv_locked(c, &sc->msg, sc->sel, wk);
+}
+
+static int mutex_sel_try(pl_chan *ch, struct pl__sel_case *sc)
+{
+	struct mchan *c = M(ch);
+	_Atomic uint32_t *wk = NULL;
+	int rc;
+
+	if (sc->held) {
+		rc = attempt_locked(c, sc, &wk);
+		sc->wake = wk;
+		return rc;
+	}
+	/* Not armed yet: fail on a snapshot without the lock, as the try operations do. Armed:
+	 * always under the lock (see the file top: a nudge may precede its publish()). */
+	if (!sc->armed && !(sc->op == PL_SEL_SEND ? send_ready(c, snap(c)) : recv_ready(snap(c))))
+		return -EAGAIN;
+	lock(&c->h.lk);
+	rc = attempt_locked(c, sc, &wk);
+	unlock(&c->h.lk);
+	wake(wk);
+	return rc;
+}
+
+/* Attempt, and queue a waiter for @sc when it fails, under one hold of the lock. */
+static int mutex_sel_arm(pl_chan *ch, struct pl__sel_case *sc)
+{
+	struct mchan *c = M(ch);
+	struct waiter *w = sel_waiter(sc);
+	_Atomic uint32_t *wk = NULL;
+	int rc;
+
+	w->sc = sc;
+	w->msg = sc->op == PL_SEL_SEND ? sc->msg : NULL;
+	atomic_init(&w->state, W_WAITING);
+	lock(&c->h.lk);
+	rc = attempt_locked(c, sc, &wk);
+	w->linked = rc == -EAGAIN;
+	if (w->linked) {
+		wq_push(sc->op == PL_SEL_SEND ? &c->h.sendq : &c->h.recvq, w);
+		publish(c);
+	}
+	unlock(&c->h.lk);
+	wake(wk);
+	return rc;
+}
+
+/*
+ * Unlink @sc's waiter if still queued. Always under the lock, even when a partner already
+ * unlinked it: the select then acts on the channel after that partner's publish().
+ */
+static void mutex_sel_disarm(pl_chan *ch, struct pl__sel_case *sc)
+{
+	struct mchan *c = M(ch);
+	struct waiter *w = sel_waiter(sc);
+
+	lock(&c->h.lk);
+	if (w->linked) {
+		wq_unlink(sc->op == PL_SEL_SEND ? &c->h.sendq : &c->h.recvq, w);
+		w->linked = false;
+		publish(c);
+	}
+	unlock(&c->h.lk);
+}
+
+static void mutex_sel_hold(pl_chan *ch, bool on)
+{
+	if (on)
+		lock(&M(ch)->h.lk);
+	else
+		unlock(&M(ch)->h.lk);
 }
 
 static size_t mutex_len(const pl_chan *ch)
@@ -704,4 +906,8 @@ const struct pl_chan_ops pl__chan_mutex = {
     .try_recv = mutex_try_recv,
     .close = mutex_close,
     .len = mutex_len,
+    .sel_try = mutex_sel_try,
+    .sel_arm = mutex_sel_arm,
+    .sel_disarm = mutex_sel_disarm,
+    .sel_hold = mutex_sel_hold,
 };

@@ -51,6 +51,11 @@
  * Without membarrier (barrier.h's fallback) both barriers are fences: each send then pays
  * two, each receive one; the protocol is unchanged.
  *
+ * Select: a select's case counts as the one sender (send case) or receiver (receive case). Blocked,
+ * it subscribes to not_full or not_empty, which pays pl__barrier_heavy() as pl__evc_prepare()
+ * does, so the notifies above nudge it, and re-tries with the try operations. Its snapshot of
+ * "none ready" reads tail and CLOSED (receive cases) or head and CLOSING (send cases).
+ *
  * Memory: one allocation (the channel, then the ring), freed by destroy. Messages are not owned.
  */
 #include "chan/kind.h"
@@ -64,6 +69,7 @@
 
 #include "sync/barrier.h"
 #include "chan/block.h"
+#include "chan/sel.h"
 
 enum {
 	CLOSING = 1u << 0, /* sends fail from now on */
@@ -324,6 +330,34 @@ static int spsc_close(pl_chan *ch)
 	return 0;
 }
 
+static int spsc_sel_try(pl_chan *ch, struct pl__sel_case *sc)
+{
+	if (sc->op == PL_SEL_SEND)
+		return send_once(to_spsc(ch), sc->msg);
+	return recv_once(to_spsc(ch), &sc->msg);
+}
+
+static int spsc_sel_arm(pl_chan *ch, struct pl__sel_case *sc)
+{
+	struct spsc_chan *c = to_spsc(ch);
+
+	pl__sel_subscribe(sc, sc->op == PL_SEL_SEND ? &c->not_full : &c->not_empty);
+	return spsc_sel_try(ch, sc);
+}
+
+static uint64_t spsc_sel_version(pl_chan *ch, enum pl_sel_op op)
+{
+	struct spsc_chan *c = to_spsc(ch);
+	/* seq_cst: ordered with the attempts around it (the indices only grow). */
+	unsigned st = atomic_load_explicit(&c->state, memory_order_seq_cst);
+
+	if (op == PL_SEL_RECV)
+		return (uint64_t)atomic_load_explicit(&c->tail, memory_order_seq_cst) * 2 +
+		       !!(st & CLOSED);
+	return (uint64_t)atomic_load_explicit(&c->head, memory_order_seq_cst) * 2 +
+	       !!(st & CLOSING);
+}
+
 static size_t spsc_len(const pl_chan *ch)
 {
 	struct spsc_chan *c = to_spsc(ch);
@@ -387,4 +421,8 @@ const struct pl_chan_ops pl__chan_spsc = {
     .try_recv = spsc_try_recv,
     .close = spsc_close,
     .len = spsc_len,
+    .sel_try = spsc_sel_try,
+    .sel_arm = spsc_sel_arm,
+    .sel_disarm = pl__sel_unsubscribe,
+    .sel_version = spsc_sel_version,
 };

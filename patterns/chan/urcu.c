@@ -61,6 +61,13 @@
  * - Close wakes both sides (INT32_MAX); a cancelled context wakes its waiter through
  *   pl__block()'s watch.
  *
+ * Select: a blocked select subscribes to not_empty (receive cases) or not_full (send cases) and
+ * re-tries; its attempts at a send case announce (full_announce) like a sender about to park,
+ * so the receive that frees a place notifies not_full. The argument above holds for it as for
+ * a parked thread: the subscription is the same seq_cst increment of the waiter count. Its
+ * snapshot of "none ready" reads @sent (receive cases: sends and close move it) or recvd and the
+ * closed bit (send cases), both monotonic. Plain operations pay nothing for it.
+ *
  * Nodes. A node is the queue link plus the message. Nodes come from a per-thread cache of two
  * magazines (Bonwick): @cur holds up to MAG nodes, @full exactly MAG. A receiver's freed
  * nodes fill its magazines; a full pair spills one magazine into a global depot (one mutex
@@ -79,6 +86,7 @@
  */
 #include "chan/kind.h"
 #include "chan/block.h"
+#include "chan/sel.h"
 #include "sync/die.h"
 
 #include <errno.h>
@@ -645,6 +653,33 @@ static int urcu_close(pl_chan *ch)
 	return 0;
 }
 
+/* An armed select announces a full channel, as a sender about to park does. */
+static int urcu_sel_try(pl_chan *ch, struct pl__sel_case *sc)
+{
+	if (sc->op == PL_SEL_SEND)
+		return send_attempt(to_uchan(ch), sc->msg, sc->armed);
+	return recv_try(ch, &sc->msg);
+}
+
+static int urcu_sel_arm(pl_chan *ch, struct pl__sel_case *sc)
+{
+	struct uchan *c = to_uchan(ch);
+
+	pl__sel_subscribe(sc, sc->op == PL_SEL_SEND ? &c->not_full : &c->not_empty);
+	return urcu_sel_try(ch, sc);
+}
+
+static uint64_t urcu_sel_version(pl_chan *ch, enum pl_sel_op op)
+{
+	struct uchan *c = to_uchan(ch);
+	/* seq_cst, like the attempts' loads of the same words. */
+	uint64_t s = atomic_load_explicit(&c->sent, memory_order_seq_cst);
+
+	if (op == PL_SEL_RECV)
+		return s; /* sends add ONE, close sets CLOSED */
+	return recvd_of(atomic_load_explicit(&c->rlock, memory_order_seq_cst)) * 2 + (s & CLOSED);
+}
+
 static size_t urcu_len(const pl_chan *ch)
 {
 	const struct uchan *c = (const struct uchan *)(const void *)ch;
@@ -669,4 +704,8 @@ const struct pl_chan_ops pl__chan_urcu = {
     .try_recv = urcu_try_recv,
     .close = urcu_close,
     .len = urcu_len,
+    .sel_try = urcu_sel_try,
+    .sel_arm = urcu_sel_arm,
+    .sel_disarm = pl__sel_unsubscribe,
+    .sel_version = urcu_sel_version,
 };

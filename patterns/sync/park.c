@@ -141,10 +141,90 @@ int pl__evc_wait(struct pl__evc *e, uint32_t key, int64_t deadline_ns)
 	return rc;
 }
 
+/*
+ * The subscriber list's lock (Drepper's futex mutex 2): held for a list update or for one
+ * notify's walk, a few function calls. A short PAUSE spin, then sleep on the word.
+ */
+#define SUBS_LOCK_SPINS 64
+
+static void subs_lock(struct pl__evc *e)
+{
+	uint32_t c = 0;
+
+	/* Acquire pairs with the release exchange in subs_unlock(). */
+	if (atomic_compare_exchange_strong_explicit(&e->subs_lock, &c, 1, memory_order_acquire,
+						    memory_order_relaxed))
+		return;
+	for (unsigned i = 0; i < SUBS_LOCK_SPINS; i++) {
+		pl__cpu_relax();
+		c = 0;
+		if (atomic_compare_exchange_weak_explicit(
+			&e->subs_lock, &c, 1, memory_order_acquire, memory_order_relaxed))
+			return;
+	}
+	/* Acquire as above; 2 tells the holder that someone may sleep. */
+	while (atomic_exchange_explicit(&e->subs_lock, 2, memory_order_acquire) != 0)
+		/* Woken by subs_unlock() of a holder that saw 2; spurious returns re-check. */
+		pl__futex_wait(&e->subs_lock, 2, INT64_MAX);
+}
+
+static void subs_unlock(struct pl__evc *e)
+{
+	/* Release publishes the list to the next holder. */
+	if (atomic_exchange_explicit(&e->subs_lock, 0, memory_order_release) == 2)
+		pl__futex_wake(&e->subs_lock, 1);
+}
+
 void pl__evc_notify_slow(struct pl__evc *e, int n)
 {
-	/* Relaxed suffices: the futex syscall orders the bump before the wake, and a waiter that
-	 * has not slept yet compares against its key inside the kernel. */
-	atomic_fetch_add_explicit(&e->seq, 1, memory_order_relaxed);
-	pl__futex_wake(&e->seq, n);
+	/* Relaxed: a re-read of what the caller's ordered load saw non-zero. Coherence makes it
+	 * that value or a later one: a sleeper it counted is still counted until it withdraws
+	 * (awake, it re-checks), and one that announced since re-checks after the caller's
+	 * change anyway. Likewise a subscriber that the caller's load counted is in the list
+	 * (pl__evc_subscribe() inserts before it counts). */
+	uint32_t w = atomic_load_explicit(&e->waiters, memory_order_relaxed);
+
+	if (w % PL__EVC_SUB != 0) {
+		/* Relaxed suffices: the futex syscall orders the bump before the wake, and a waiter
+		 * that has not slept yet compares against its key inside the kernel. */
+		atomic_fetch_add_explicit(&e->seq, 1, memory_order_relaxed);
+		pl__futex_wake(&e->seq, n);
+	}
+	if (w >= PL__EVC_SUB) {
+		subs_lock(e);
+		for (struct pl__evc_sub *s = e->subs; s != NULL; s = s->next)
+			s->fn(s);
+		subs_unlock(e);
+	}
+}
+
+void pl__evc_subscribe(struct pl__evc *e, struct pl__evc_sub *s)
+{
+	subs_lock(e);
+	s->prev = NULL;
+	s->next = e->subs;
+	if (e->subs != NULL)
+		e->subs->prev = s;
+	e->subs = s;
+	subs_unlock(e);
+	/* After the insertion: a notifier whose load counts us then finds us in the list (its
+	 * lock section cannot precede ours, or its load would precede our increment). seq_cst,
+	 * as the increment in pl__evc_prepare(): pairs with the notifier's fence (Dekker). */
+	atomic_fetch_add_explicit(&e->waiters, PL__EVC_SUB, memory_order_seq_cst);
+	if (e->asym)
+		pl__barrier_heavy(); /* pairs with pl__barrier_light() in pl__evc_notify_asym() */
+}
+
+void pl__evc_unsubscribe(struct pl__evc *e, struct pl__evc_sub *s)
+{
+	/* Relaxed: withdrawing orders nothing; the lock below ends any walk that sees @s. */
+	atomic_fetch_sub_explicit(&e->waiters, PL__EVC_SUB, memory_order_relaxed);
+	subs_lock(e);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		e->subs = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	subs_unlock(e);
 }

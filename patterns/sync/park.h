@@ -15,6 +15,11 @@
  *   condition, then sleeps on the sequence word only if nothing was notified since; a notifier
  *   that finds no waiter pays a fence and one load. No wakeup can be lost between a waiter's
  *   last check and its sleep.
+ * - struct pl__evc_sub: a subscriber of an eventcount, for a thread that waits on several
+ *   things at once and sleeps elsewhere (a select, on its own word). It counts as a waiter, so
+ *   notifiers take the slow path while it is subscribed, and the slow path calls its function
+ *   instead of waking it through the sequence word. Same no-lost-wakeup guarantee: subscribe,
+ *   re-check, and either the re-check sees the change or the notifier calls the function.
  *
  * Test builds with PATLAB_SPURIOUS_WAKEUPS make pl__futex_wait() return early at random, so
  * every wait loop is exercised against spurious wakeups.
@@ -22,6 +27,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sync/barrier.h"
@@ -63,13 +69,29 @@ void pl__spin_init(struct pl__spin *s, int64_t budget_ns);
 /* pl__spin_once - back off once; false when the budget is spent and the caller should park. */
 bool pl__spin_once(struct pl__spin *s);
 
+/* One subscriber in pl__evc.waiters: sleepers count 1 each, below this unit. */
+#define PL__EVC_SUB (1u << 16)
+
+struct pl__evc_sub {
+	/* Protected by the eventcount's @subs_lock while subscribed. */
+	struct pl__evc_sub *next, *prev;
+	/* Called by every pl__evc_notify_slow() while subscribed, under @subs_lock: must be
+	 * short, must not block, must not touch this eventcount (an atomic and a futex wake). */
+	void (*fn)(struct pl__evc_sub *s);
+};
+
 struct pl__evc {
-	/* Bumped by every notify that found a waiter; the futex word waiters sleep on. */
+	/* Bumped by every notify that found a sleeper; the futex word waiters sleep on. */
 	_Atomic uint32_t seq;
-	/* Threads between prepare and the end of wait/cancel. */
+	/* Threads between prepare and the end of wait/cancel (1 each), plus PL__EVC_SUB per
+	 * subscriber: at most PL__EVC_SUB - 1 sleepers and 65535 subscribers at a time. */
 	_Atomic uint32_t waiters;
 	/* Read-only after init: set by pl__evc_init_asym(). */
 	bool asym;
+	/* Subscribers: a futex lock (0 free, 1 held, 2 held with sleepers) and the list it
+	 * protects. Touched only by subscribe/unsubscribe and by notifiers that saw one. */
+	_Atomic uint32_t subs_lock;
+	struct pl__evc_sub *subs;
 };
 
 static inline void pl__evc_init(struct pl__evc *e)
@@ -77,6 +99,8 @@ static inline void pl__evc_init(struct pl__evc *e)
 	atomic_init(&e->seq, 0);
 	atomic_init(&e->waiters, 0);
 	e->asym = false;
+	atomic_init(&e->subs_lock, 0);
+	e->subs = NULL;
 }
 
 /*
@@ -118,7 +142,23 @@ static inline void pl__evc_cancel(struct pl__evc *e)
  */
 int pl__evc_wait(struct pl__evc *e, uint32_t key, int64_t deadline_ns);
 
+/*
+ * pl__evc_notify_slow - what a notifier does once it saw @waiters non-zero: wake @n sleepers
+ * (when some sleep) and call every subscriber's function.
+ */
 void pl__evc_notify_slow(struct pl__evc *e, int n);
+
+/*
+ * pl__evc_subscribe - make @s (its @fn set) a subscriber of @e: from the return on, every
+ * notify calls @s->fn until pl__evc_unsubscribe(). Re-check the condition after it, as after
+ * pl__evc_prepare(): the seq_cst increment of @waiters (and pl__barrier_heavy() for an asym
+ * eventcount) pairs with the notifier's fence exactly as a sleeper's announcement does, and
+ * the list insertion comes first, so a notifier that sees the count also finds @s.
+ */
+void pl__evc_subscribe(struct pl__evc *e, struct pl__evc_sub *s);
+
+/* pl__evc_unsubscribe - withdraw @s; once it returns @s->fn is not running and never will. */
+void pl__evc_unsubscribe(struct pl__evc *e, struct pl__evc_sub *s);
 
 /*
  * pl__evc_notify - wake @n waiters (INT32_MAX: all) if any waits. Call after publishing the

@@ -9,13 +9,19 @@
  * value or NULL), try_recv, blocking send/recv with a context that is already cancelled,
  * cancelled through an ancestor, expired, or times out within a few hundred microseconds, blocking
  * send/recv with no context when the model says they would not block, bursts of try_send,
- * drains, close, len, and replacing the channel by a new one (freed with messages inside).
+ * drains, close, len, replacing the channel by a new one (freed with messages inside), and
+ * selects over up to four cases on the channel (receives, sends, NULL channels, the same
+ * channel several times and both ways): pl_try_select, pl_select with a done context, and
+ * pl_select with none when the model says a case is ready.
  *
  * Everything runs on one thread, so the expected result of each operation is exact: the model
  * is a ring of the buffered values plus a closed flag, and Go's rules (chan.h) give the rest.
  * A capacity-0 channel has no receiver waiting on this thread, so every send would block.
  * Every result and every received value is compared; the first mismatch prints what happened
- * and aborts (libFuzzer saves the input as a crash reproducer).
+ * and aborts (libFuzzer saves the input as a crash reproducer). A select may pick any ready
+ * case: the oracle checks that the one it picked was ready, that it was not -EAGAIN (or the
+ * context's error) while one was, and applies the pick to the model; the other cases must be
+ * untouched.
  *
  * Every registered kind builds channels (test_registry holds them to it), so a refusal here
  * is a failure like any other.
@@ -199,13 +205,17 @@ enum {
 	OP_DRAIN,
 	OP_CLOSE,
 	OP_LEN,
-	OP_REOPEN, /* free (messages inside) and make a new channel of the same kind */
+	OP_REOPEN,	 /* free (messages inside) and make a new channel of the same kind */
+	OP_TRY_SELECT,	 /* pl_try_select, cases chosen by the argument byte */
+	OP_SELECT_CTX,	 /* pl_select, cases by the first argument, done context by the second */
+	OP_SELECT_READY, /* pl_select without context, only when a case is ready */
 	NOPS,
 };
 
 static const char *const op_names[] = {
-    "try_send",	   "try_send(NULL)", "try_recv", "send(ctx)", "recv(ctx)", "send(ready)",
-    "recv(ready)", "fill",	     "drain",	 "close",     "len",	   "reopen",
+    "try_send",	   "try_send(NULL)", "try_recv",   "send(ctx)",	  "recv(ctx)",
+    "send(ready)", "recv(ready)",    "fill",	   "drain",	  "close",
+    "len",	   "reopen",	     "try_select", "select(ctx)", "select(ready)",
 };
 
 _Static_assert(sizeof(op_names) / sizeof(op_names[0]) == NOPS, "one name per op");
@@ -287,6 +297,95 @@ static void *fresh_value(struct run *r)
 {
 	r->next_value++;
 	return (void *)(r->next_value * 16);
+}
+
+/* ------------------------------------------------------------------ selects */
+
+#define SEL_ERR_UNTOUCHED 4242
+static void *const SEL_MSG_UNTOUCHED = (void *)8;
+
+/*
+ * 1 + @n % 4 cases into @c, each from two bits of @b, lowest first: 0 a NULL channel (a
+ * receive), 1 a receive, 2 a send of a fresh value, 3 a send of NULL. Returns how many.
+ */
+static size_t make_cases(struct run *r, pl_sel_case *c, uint8_t n, uint8_t b)
+{
+	size_t count = 1 + n % 4;
+
+	for (size_t i = 0; i < count; i++, b >>= 2) {
+		unsigned t = b & 3;
+
+		c[i] = (pl_sel_case){
+		    .ch = t == 0 ? NULL : r->ch,
+		    .op = t >= 2 ? PL_SEL_SEND : PL_SEL_RECV,
+		    .msg = t == 2   ? fresh_value(r)
+			   : t == 3 ? NULL
+				    : SEL_MSG_UNTOUCHED,
+		    .err = SEL_ERR_UNTOUCHED,
+		};
+	}
+	return count;
+}
+
+/* Would case @c proceed now, per the model? */
+static bool case_ready(const struct model *m, const pl_sel_case *c)
+{
+	if (c->ch == NULL)
+		return false;
+	if (m->closed)
+		return true;
+	return c->op == PL_SEL_RECV ? m->len > 0 : !model_full(m);
+}
+
+/*
+ * Check a select's result @rc over @c (@n cases) against the model, @none being what it must
+ * return when no case is ready, and apply the case it picked.
+ */
+static void check_select(struct run *r, const pl_sel_case *c, size_t n, int rc, int none)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++)
+		any |= case_ready(&r->m, &c[i]);
+	if (!any) {
+		expect(r, "select with no case ready", rc, none);
+	} else {
+		if (rc < 0 || (size_t)rc >= n)
+			mismatch(r, "select with a case ready", rc, 0);
+		if (!case_ready(&r->m, &c[rc]))
+			mismatch(r, "select picked a case that was not ready", rc, -1);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((int)i == rc)
+			continue;
+		expect(r, "err of a case not picked", c[i].err, SEL_ERR_UNTOUCHED);
+		if (c[i].op == PL_SEL_RECV && c[i].msg != SEL_MSG_UNTOUCHED)
+			mismatch(r, "msg of a receive not picked", (long long)(uintptr_t)c[i].msg,
+				 (long long)(uintptr_t)SEL_MSG_UNTOUCHED);
+	}
+	if (rc < 0)
+		return;
+	if (c[rc].op == PL_SEL_SEND) {
+		expect(r, "err of the send picked", c[rc].err,
+		       model_send(&r->m, c[rc].msg, -EAGAIN));
+	} else {
+		void *want_v = NULL;
+		int want = model_recv(&r->m, &want_v, -EAGAIN);
+
+		expect(r, "err of the receive picked", c[rc].err, want);
+		if (c[rc].msg != want_v)
+			mismatch(r, "select received value", (long long)(uintptr_t)c[rc].msg,
+				 (long long)(uintptr_t)want_v);
+	}
+}
+
+/* Whether any of @c's send cases could push an unbounded model past what it follows. */
+static bool sends_saturate(const struct run *r, const pl_sel_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (c[i].ch != NULL && c[i].op == PL_SEL_SEND && model_saturated(&r->m))
+			return true;
+	return false;
 }
 
 /* One operation; returns how many argument bytes it used. */
@@ -380,6 +479,31 @@ static size_t step(struct run *r, uint8_t opb, const uint8_t *arg, size_t arglen
 		r->cap = pick_cap(&r->info, a);
 		open_chan(r);
 		return 1;
+	case OP_TRY_SELECT:
+	case OP_SELECT_CTX:
+	case OP_SELECT_READY: {
+		uint8_t b = arglen > 1 ? arg[1] : 0;
+		pl_sel_case c[4];
+		size_t n = make_cases(r, c, a, b);
+		bool any = false;
+
+		if (sends_saturate(r, c, n))
+			return 2;
+		for (size_t i = 0; i < n; i++)
+			any |= case_ready(&r->m, &c[i]);
+		if (op == OP_TRY_SELECT) {
+			check_select(r, c, n, pl_try_select(c, n), -EAGAIN);
+		} else if (op == OP_SELECT_READY) {
+			if (!any)
+				return 2; /* would block forever on this thread */
+			check_select(r, c, n, pl_select(c, n, NULL), 0);
+		} else {
+			cx = done_ctx((uint8_t)(a >> 2), &extra, &err);
+			check_select(r, c, n, pl_select(c, n, cx), err);
+			release_ctx(cx, extra);
+		}
+		return 2;
+	}
 	}
 	return 0;
 }

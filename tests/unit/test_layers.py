@@ -33,6 +33,7 @@ PUBLIC = {
     "thread.h": "sync",
     "ctx.h": "context",
     "chan.h": "chan",
+    "select.h": "chan",
     "pool.h": "primitive",
     "pipeline.h": "primitive",
     "fanout.h": "primitive",

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The channel registry: unique names, every op present, flags consistent with what
- * pl_chan_kind_info() reports, the public list in registry order with the default first.
+ * The channel registry: unique names, every required op present (the select ops in their
+ * pairs), flags consistent with what pl_chan_kind_info() reports, the public list in registry
+ * order with the default first.
  */
 #include <errno.h>
 #include <string.h>
@@ -26,6 +27,10 @@ int main(void)
 		CHECK(k->summary != NULL && k->summary[0] != '\0');
 		CHECK(k->create && k->destroy && k->send && k->recv && k->try_send && k->try_recv &&
 		      k->close && k->len);
+		/* Select ops are optional, but come in pairs: what sel_arm registers, sel_disarm
+		 * withdraws; and "none ready" needs a way to be seen at one instant. */
+		CHECK((k->sel_arm == NULL) == (k->sel_disarm == NULL));
+		CHECK(k->sel_hold != NULL || k->sel_version != NULL);
 		for (size_t j = 0; j < n; j++)
 			CHECK(strcmp(reg[j]->name, k->name) != 0);
 		CHECK(names[n] != NULL && strcmp(names[n], k->name) == 0);

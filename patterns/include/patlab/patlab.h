@@ -6,6 +6,7 @@
 
 #include "ctx.h"
 #include "chan.h"
+#include "select.h"
 #include "pool.h"
 #include "hist.h"
 #include "pattern.h"
