@@ -224,7 +224,8 @@ static int parse_nums(const char *opt, const char *str, enum num_kind k, struct 
 						 "with k > 0; values %s)",
 						 opt, item, dots + 2, num_help(k));
 		}
-		for (double v = a; v <= b * (1 + 1e-12); v = geometric ? v * step : v + step) {
+		/* b's own tolerance, also for 'default' (a == b == -1: b * (1 + e) is below b). */
+		for (double v = a; v <= b + fabs(b) * 1e-12; v = geometric ? v * step : v + step) {
 			bool dup = false;
 
 			if (k != NUM_RATE && k != NUM_SECONDS && !isinf(v))

@@ -32,6 +32,12 @@ for cmd in "" list run sweep report; do
 done
 out=$("$bin" 2>&1)
 [ $? -eq 2 ] || fail "'patlab' without a command must exit 2"
+# run's help is its own: one value per option, nothing it would refuse (lists, 'all').
+out=$("$bin" run --help 2>&1)
+! grep -qE "LIST|'all'" <<<"$out" || fail "'patlab run --help' offers lists or 'all': $out"
+# 'default' is a spin value, also alone (it used to read as an empty list).
+out=$("$bin" run --pattern chan --spin default --messages 1000 --quiet 2>&1) ||
+	fail "'patlab run --spin default' refused: $out"
 
 expect_usage_error() { # WANT ARGS...: exit 2, and the message contains WANT
 	local want=$1 out rc
