@@ -74,29 +74,27 @@ static const char usage_list[] = "usage: patlab list\n"
 	"                     k-th thread started on the k-th CPU, round robin), single (all\n"    \
 	"                     on one CPU: every hand-off a context switch)\n"                      \
 	"  --gomaxprocs LIST  GOMAXPROCS of the go kind's points: 'auto' (default: min(online\n"   \
-	"                     CPUs, the threads the C workload runs)) and/or counts\n"             \
-	RUN_OPTS                                                                                   \
+	"                     CPUs, the threads the C workload runs)) and/or counts\n" RUN_OPTS    \
 	"\n"                                                                                       \
 	"LIST: comma-separated values and ranges: a..b (doubling), a..b*k (geometric),\n"          \
 	"a..b+k (arithmetic); e.g. --depth 0,1..4096*4 = 0,1,4,16,64,256,1024,4096.\n"
 
 /* What one point is: `patlab run` takes one value of each (no lists, no 'all'). */
 #define POINT_OPTS                                                                                 \
-	"  --pattern NAME     one pattern or workload (see 'patlab list'; default chan)\n"        \
-	"  --chan KIND        one channel kind (default mutex)\n"                                 \
-	"  --producers N      producer threads (default 1)\n"                                     \
-	"  --consumers N      consumer threads (workers; alias --workers; default 1)\n"           \
-	"  --ratio P:C        producers and consumers at once, e.g. 4:1\n"                        \
-	"  --depth N          channel capacity; 0 = rendezvous, 'unbounded' (default 64)\n"       \
-	"  --stages N         pipeline stages (patterns that have them)\n"                        \
-	"  --work-ns N        busy work per message in the consumer, ns (default 0)\n"            \
-	"  --rate N           open loop: messages/s over all producers (default 0: closed)\n"     \
-	"  --policy NAME      a pattern-specific policy name\n"                                   \
-	"  --spin N           spin budget before parking, ns, or 'default' (50000)\n"             \
-	"  --timeout-ns N     a pattern's time limit (deadline, hedge delay, grace), ns\n"        \
-	"  --pin MODE         thread placement: none (default), spread or single\n"               \
-	"  --gomaxprocs N     GOMAXPROCS of a go point: 'auto' (default) or a count\n"            \
-	RUN_OPTS
+	"  --pattern NAME     one pattern or workload (see 'patlab list'; default chan)\n"         \
+	"  --chan KIND        one channel kind (default mutex)\n"                                  \
+	"  --producers N      producer threads (default 1)\n"                                      \
+	"  --consumers N      consumer threads (workers; alias --workers; default 1)\n"            \
+	"  --ratio P:C        producers and consumers at once, e.g. 4:1\n"                         \
+	"  --depth N          channel capacity; 0 = rendezvous, 'unbounded' (default 64)\n"        \
+	"  --stages N         pipeline stages (patterns that have them)\n"                         \
+	"  --work-ns N        busy work per message in the consumer, ns (default 0)\n"             \
+	"  --rate N           open loop: messages/s over all producers (default 0: closed)\n"      \
+	"  --policy NAME      a pattern-specific policy name\n"                                    \
+	"  --spin N           spin budget before parking, ns, or 'default' (50000)\n"              \
+	"  --timeout-ns N     a pattern's time limit (deadline, hedge delay, grace), ns\n"         \
+	"  --pin MODE         thread placement: none (default), spread or single\n"                \
+	"  --gomaxprocs N     GOMAXPROCS of a go point: 'auto' (default) or a count\n" RUN_OPTS
 
 /* The options of how points are run, the same for run and sweep. */
 #define RUN_OPTS                                                                                   \
